@@ -1,0 +1,248 @@
+// Package backend is the small interface AlexNet's layers run on, and the registry
+// that picks an implementation (ref, cpu, cuda) by name.
+//
+// Conventions shared by every backend:
+//   - Tensors are float32, NCHW, row-major; a Buffer is a flat run of float32 owned by
+//     one backend. Host code moves data in and out with Upload and Download only.
+//   - Conv weights are [OutC, InC/Groups, KH, KW], linear weights [Out, In]
+//     (PyTorch's layouts, so fixtures and state_dicts map one to one).
+//   - Forward outputs and input gradients (dx) are overwritten; parameter gradients
+//     (dw, db) accumulate (+=), so zeroing them is a separate step (Backend.Zero).
+//   - Ops are built once per shape (NewConv, NewLRN, ...) so a backend can create its
+//     primitives, descriptors, algorithms and workspaces once, not per step. An op
+//     is bound to its batch size; a model builds new ops for another batch size.
+package backend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Buffer is a backend-owned array of float32.
+type Buffer interface {
+	Len() int
+}
+
+// Backend is what a layer asks for; it never knows which implementation answers.
+type Backend interface {
+	Name() string
+	// Alloc returns a zero-filled buffer of n float32.
+	Alloc(n int) (Buffer, error)
+	Free(b Buffer)
+	Upload(dst Buffer, src []float32) error
+	Download(dst []float32, src Buffer) error
+	Copy(dst, src Buffer) error
+	Zero(b Buffer) error
+	// Sync waits for all queued work; CPU backends return at once.
+	Sync() error
+	// Memory reports bytes held in buffers and workspaces now and at most so far.
+	Memory() MemStats
+	Close() error
+
+	NewConv(p ConvParams) (Conv, error)
+	NewLinear(p LinearParams) (Linear, error)
+	NewLRN(p LRNParams) (Op, error)
+	NewPool(p PoolParams) (Op, error)
+
+	// ReLU: y = max(x, 0); x and y may be the same buffer. Backward reads y.
+	ReLUForward(x, y Buffer) error
+	ReLUBackward(y, dy, dx Buffer) error
+	// Dropout with inverted scaling: mask[i] = 0 or 1/(1-p), drawn by DropoutKeep
+	// so every backend draws the same mask from the same seed; y = x * mask.
+	DropoutForward(x, y, mask Buffer, p float32, seed uint64) error
+	// dx = dy * mask.
+	DropoutBackward(dy, mask, dx Buffer) error
+	// SoftmaxCrossEntropy: mean over n rows of -log softmax(logits)[label];
+	// dlogits (n*c) receives the gradient of that mean (overwritten).
+	SoftmaxCrossEntropy(logits Buffer, labels []int32, n, c int, dlogits Buffer) (loss float64, err error)
+	// SGD in the paper's form, over one parameter tensor:
+	//   v <- momentum*v - decay*lr*w - lr*g;  w <- w + v
+	SGD(w, g, v Buffer, lr, momentum, decay float32) error
+}
+
+// Op is a parameterless layer with a fixed input shape (LRN, pooling).
+type Op interface {
+	OutShape() Shape
+	Forward(x, y Buffer) error
+	// Backward overwrites dx from dy, reading the forward's x and y.
+	Backward(x, y, dy, dx Buffer) error
+}
+
+// Conv is a convolution (with groups) plus bias for a fixed input shape.
+type Conv interface {
+	OutShape() Shape
+	Forward(x, w, b, y Buffer) error           // y = conv(x, w) + b
+	BackwardData(w, dy, dx Buffer) error       // dx overwritten
+	BackwardFilter(x, dy, dw, db Buffer) error // dw, db accumulate
+}
+
+// Linear is y = x w^T + b for x [N, In], w [Out, In], b [Out], y [N, Out].
+type Linear interface {
+	Forward(x, w, b, y Buffer) error
+	BackwardData(w, dy, dx Buffer) error       // dx overwritten
+	BackwardFilter(x, dy, dw, db Buffer) error // dw, db accumulate
+}
+
+// MemStats are bytes of backend memory (host for CPU backends, device for GPUs).
+type MemStats struct {
+	InUse int64
+	Peak  int64
+}
+
+// Shape is an NCHW shape.
+type Shape struct{ N, C, H, W int }
+
+func (s Shape) Len() int       { return s.N * s.C * s.H * s.W }
+func (s Shape) PerImage() int  { return s.C * s.H * s.W }
+func (s Shape) String() string { return fmt.Sprintf("%dx%dx%dx%d", s.N, s.C, s.H, s.W) }
+
+func (s Shape) check(what string) error {
+	if s.N <= 0 || s.C <= 0 || s.H <= 0 || s.W <= 0 {
+		return fmt.Errorf("%s: input shape %s must be positive", what, s)
+	}
+	return nil
+}
+
+// ConvParams describe a 2-D convolution with bias.
+type ConvParams struct {
+	In               Shape
+	OutC             int
+	KH, KW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+	Groups           int
+}
+
+// Out is the output shape, or an error when the parameters do not fit the input.
+func (p ConvParams) Out() (Shape, error) {
+	if err := p.In.check("conv"); err != nil {
+		return Shape{}, err
+	}
+	switch {
+	case p.OutC <= 0 || p.KH <= 0 || p.KW <= 0:
+		return Shape{}, fmt.Errorf("conv: output channels and kernel must be positive (got %d, %dx%d)", p.OutC, p.KH, p.KW)
+	case p.StrideH <= 0 || p.StrideW <= 0 || p.PadH < 0 || p.PadW < 0:
+		return Shape{}, fmt.Errorf("conv: stride must be positive and padding non-negative (got stride %dx%d, pad %dx%d)", p.StrideH, p.StrideW, p.PadH, p.PadW)
+	case p.Groups <= 0 || p.In.C%p.Groups != 0 || p.OutC%p.Groups != 0:
+		return Shape{}, fmt.Errorf("conv: groups=%d must divide input channels %d and output channels %d", p.Groups, p.In.C, p.OutC)
+	}
+	oh := (p.In.H+2*p.PadH-p.KH)/p.StrideH + 1
+	ow := (p.In.W+2*p.PadW-p.KW)/p.StrideW + 1
+	if p.In.H+2*p.PadH < p.KH || p.In.W+2*p.PadW < p.KW {
+		return Shape{}, fmt.Errorf("conv: kernel %dx%d is larger than the padded input %dx%d", p.KH, p.KW, p.In.H+2*p.PadH, p.In.W+2*p.PadW)
+	}
+	return Shape{p.In.N, p.OutC, oh, ow}, nil
+}
+
+// WeightLen is the number of weights: OutC * InC/Groups * KH * KW.
+func (p ConvParams) WeightLen() int { return p.OutC * (p.In.C / p.Groups) * p.KH * p.KW }
+
+// LinearParams describe a fully connected layer over a batch of N rows.
+type LinearParams struct{ N, In, Out int }
+
+func (p LinearParams) Check() error {
+	if p.N <= 0 || p.In <= 0 || p.Out <= 0 {
+		return fmt.Errorf("linear: sizes must be positive (got N=%d in=%d out=%d)", p.N, p.In, p.Out)
+	}
+	return nil
+}
+
+// LRNParams: local response normalisation across channels,
+//
+//	y = x / (K + Alpha/Size * sum_{c' in window(c)} x_{c'}^2)^Beta
+//
+// with the window c-Size/2 .. c+(Size-1)/2 clipped at the channel edges. Alpha is
+// divided by Size as cuda-convnet, Caffe, PyTorch, cuDNN and oneDNN do (the paper's
+// formula omits the 1/n, its code does not).
+type LRNParams struct {
+	In    Shape
+	Size  int
+	Alpha float32
+	Beta  float32
+	K     float32
+}
+
+func (p LRNParams) Check() error {
+	if err := p.In.check("lrn"); err != nil {
+		return err
+	}
+	if p.Size <= 0 || p.K <= 0 || p.Beta < 0 || p.Alpha < 0 {
+		return fmt.Errorf("lrn: size must be positive, k positive, alpha and beta non-negative (got size %d, k %g, alpha %g, beta %g)", p.Size, p.K, p.Alpha, p.Beta)
+	}
+	return nil
+}
+
+// PoolKind selects max or adaptive average pooling.
+type PoolKind int
+
+const (
+	MaxPool PoolKind = iota
+	// AdaptiveAvgPool is torchvision's AdaptiveAvgPool2d: output OutH x OutW, cell i
+	// covering rows floor(i*H/OutH) .. ceil((i+1)*H/OutH)-1 (windows may overlap).
+	AdaptiveAvgPool
+)
+
+func (k PoolKind) String() string {
+	switch k {
+	case MaxPool:
+		return "max"
+	case AdaptiveAvgPool:
+		return "adaptive-avg"
+	}
+	return fmt.Sprintf("PoolKind(%d)", int(k))
+}
+
+// PoolParams describe pooling. Output size uses floor (PyTorch's ceil_mode=false);
+// for AlexNet's 55->27 and 13->6 floor and Caffe's ceil agree. For AdaptiveAvgPool
+// only OutH and OutW are read.
+type PoolParams struct {
+	In               Shape
+	Kind             PoolKind
+	KH, KW           int
+	StrideH, StrideW int
+	PadH, PadW       int
+	OutH, OutW       int // AdaptiveAvgPool only
+}
+
+func (p PoolParams) Out() (Shape, error) {
+	if err := p.In.check("pool"); err != nil {
+		return Shape{}, err
+	}
+	if p.Kind == AdaptiveAvgPool {
+		if p.OutH <= 0 || p.OutW <= 0 {
+			return Shape{}, fmt.Errorf("adaptive pool: output %dx%d must be positive", p.OutH, p.OutW)
+		}
+		return Shape{p.In.N, p.In.C, p.OutH, p.OutW}, nil
+	}
+	switch {
+	case p.KH <= 0 || p.KW <= 0 || p.StrideH <= 0 || p.StrideW <= 0:
+		return Shape{}, fmt.Errorf("pool: kernel and stride must be positive (got %dx%d/%dx%d)", p.KH, p.KW, p.StrideH, p.StrideW)
+	case p.PadH < 0 || p.PadW < 0 || 2*p.PadH > p.KH || 2*p.PadW > p.KW:
+		return Shape{}, fmt.Errorf("pool: padding %dx%d must be between 0 and half the kernel", p.PadH, p.PadW)
+	case p.In.H+2*p.PadH < p.KH || p.In.W+2*p.PadW < p.KW:
+		return Shape{}, fmt.Errorf("pool: kernel %dx%d is larger than the padded input %dx%d", p.KH, p.KW, p.In.H+2*p.PadH, p.In.W+2*p.PadW)
+	}
+	oh := (p.In.H+2*p.PadH-p.KH)/p.StrideH + 1
+	ow := (p.In.W+2*p.PadW-p.KW)/p.StrideW + 1
+	return Shape{p.In.N, p.In.C, oh, ow}, nil
+}
+
+// AdaptiveRange is the half-open input range of adaptive pooling cell i of out over in.
+func AdaptiveRange(i, in, out int) (start, end int) {
+	return i * in / out, ((i+1)*in + out - 1) / out
+}
+
+// DropoutKeep reports whether element i survives dropout with probability p under
+// seed. It is a pure function (splitmix64 of seed and index) so every backend,
+// the GPU included, draws the same mask, and a resumed run draws what it would have.
+func DropoutKeep(seed uint64, i int, p float32) bool {
+	z := seed + uint64(i)*0x9E3779B97F4A7C15
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	z ^= z >> 31
+	u := float32(z>>40) * (1.0 / (1 << 24)) // 24 random bits in [0, 1)
+	return u >= p
+}
+
+// ErrUnavailable wraps the reason a backend cannot run on this machine.
+var ErrUnavailable = errors.New("backend not available")

@@ -236,13 +236,23 @@ func AdaptiveRange(i, in, out int) (start, end int) {
 // seed. It is a pure function (splitmix64 of seed and index) so every backend,
 // the GPU included, draws the same mask, and a resumed run draws what it would have.
 func DropoutKeep(seed uint64, i int, p float32) bool {
-	z := seed + uint64(i)*0x9E3779B97F4A7C15
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	z ^= z >> 31
+	z := mix64(seed + uint64(i)*0x9E3779B97F4A7C15)
 	u := float32(z>>40) * (1.0 / (1 << 24)) // 24 random bits in [0, 1)
 	return u >= p
 }
 
 // ErrUnavailable wraps the reason a backend cannot run on this machine.
 var ErrUnavailable = errors.New("backend not available")
+
+// DropoutSeed is the seed of the dropout layer at index layer (its position in the
+// model's layer list) for training step step of a run seeded with run. Being a pure
+// function of the three, a resumed run and every backend draw the same masks.
+func DropoutSeed(run uint64, step int64, layer int) uint64 {
+	return mix64(mix64(run^0x5DEECE66D) ^ mix64(uint64(step)+0x9E3779B97F4A7C15) ^ uint64(layer)*0xC2B2AE3D27D4EB4F)
+}
+
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
+}

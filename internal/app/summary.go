@@ -1,0 +1,41 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+
+	"alexnet/internal/model"
+)
+
+// SummaryOptions are the flags of `alexnet summary`.
+type SummaryOptions struct {
+	Config ConfigSource
+	JSON   bool
+	Batch  int // 0: the config's train.batch_size
+}
+
+// Summary prints the per-layer table and totals of the configured network.
+func Summary(o SummaryOptions, out io.Writer) error {
+	c, _, err := o.Config.Load()
+	if err != nil {
+		return err
+	}
+	batch := o.Batch
+	if batch == 0 {
+		batch = c.Train.BatchSize
+	}
+	name := c.Name
+	if name == "" {
+		name = "model"
+	}
+	s, err := model.Summarize(name, c.Model, batch)
+	if err != nil {
+		return usage(err)
+	}
+	if o.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	return s.WriteText(out)
+}

@@ -1,0 +1,98 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"alexnet/configs"
+	"alexnet/internal/config"
+)
+
+func TestBuiltinConfigsLoad(t *testing.T) {
+	for _, name := range configs.Names() {
+		text, err := configs.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(name, text, nil)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		// A config rendered back to YAML loads to the same config (checkpoints rely on it).
+		y, err := c.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, err := config.Load(name+" (round trip)", y, nil)
+		if err != nil {
+			t.Fatalf("%s round trip: %v\n%s", name, err, y)
+		}
+		y2, _ := c2.YAML()
+		if string(y) != string(y2) {
+			t.Errorf("%s: YAML round trip differs", name)
+		}
+	}
+}
+
+func TestSetOverrides(t *testing.T) {
+	text, _ := configs.Get("alexnet")
+	c, err := config.Load("alexnet.yaml", text, []string{"train.lr=0.1", "train.batch_size=7", "data.root=/tmp/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Train.LR != 0.1 || c.Train.BatchSize != 7 || c.Data.Root != "/tmp/x" {
+		t.Errorf("overrides not applied: %+v %+v", c.Train, c.Data.Root)
+	}
+	if c.Train.Momentum != 0.9 || c.Train.WeightDecay != 0.0005 {
+		t.Errorf("paper's momentum and decay lost: %+v", c.Train)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	base := `
+model:
+  input: {channels: 1, height: 28, width: 28}
+  classes: 10
+  layers:
+    - {name: conv1, type: conv, out: 8, kernel: 3}
+    - {name: relu1, type: relu}
+    - {name: flat, type: flatten}
+    - {name: fc, type: linear, out: 10}
+data: {format: idx, root: /tmp}
+train: {batch_size: 8, epochs: 1, lr: 0.1}
+`
+	for _, tc := range []struct {
+		name string
+		edit func(string) string
+		sets []string
+		want string
+	}{
+		{"unknown top-level key", func(s string) string { return s + "trian: 1\n" }, nil, "unknown key trian (did you mean train?)"},
+		{"unknown nested key", nil, []string{"train.bach_size=3"}, "unknown key train.bach_size (did you mean train.batch_size?)"},
+		{"key of another layer type", func(s string) string { return strings.Replace(s, "type: relu}", "type: relu, kernel: 3}", 1) }, nil, `layer relu1 (model.layers[1]): key "kernel" does not apply to a relu layer`},
+		{"unknown layer type", func(s string) string { return strings.Replace(s, "type: relu}", "type: rleu}", 1) }, nil, `unknown layer type "rleu"`},
+		{"wrong type", nil, []string{"train.batch_size=abc"}, "batch_size"},
+		{"negative size", func(s string) string { return strings.Replace(s, "out: 8", "out: -8", 1) }, nil, "layer conv1: out must be positive (got -8)"},
+		{"missing required", func(s string) string { return strings.Replace(s, "lr: 0.1", "momentum: 0.5", 1) }, nil, "train.lr is required"},
+		{"bad set", nil, []string{"train.lr"}, `--set "train.lr": want section.key=value`},
+		{"last layer not classes", func(s string) string { return strings.Replace(s, "out: 10}", "out: 9}", 1) }, nil, "the last layer must be linear with out = model.classes (10)"},
+		{"bad yaml", func(s string) string { return s + "  - [\n" }, nil, "not valid YAML"},
+		{"bad format", nil, []string{"data.format=tfrecord"}, `data.format "tfrecord"`},
+	} {
+		text := base
+		if tc.edit != nil {
+			text = tc.edit(base)
+		}
+		_, err := config.Load("x.yaml", []byte(text), tc.sets)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error spans lines: %q", tc.name, err)
+		}
+	}
+	if _, err := config.Load("x.yaml", []byte(base), nil); err != nil {
+		t.Fatalf("base config: %v", err)
+	}
+}

@@ -1,0 +1,492 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/config"
+	"alexnet/internal/safetensors"
+)
+
+// Param is one parameter tensor with its gradient and momentum, on the backend.
+type Param struct {
+	Name      string // "conv1.weight", as in a PyTorch state_dict
+	Shape     []int
+	Len       int
+	W, G, V   backend.Buffer
+	LRMult    float32
+	DecayMult float32
+	layer     LayerInfo
+	bias      bool
+}
+
+// Network is a model built on a backend for a fixed batch size. Smaller batches
+// run padded: the rows past n are zeros and take no part in the loss.
+type Network struct {
+	Cfg    config.Model
+	Info   []LayerInfo
+	Params []*Param
+	B      backend.Backend
+	Batch  int
+
+	layers  []layer
+	input   backend.Buffer
+	logits  backend.Buffer
+	dlogits backend.Buffer
+	owned   []backend.Buffer
+	n       int // rows of the current batch that are real
+}
+
+// New plans the model and builds it on b for batches of up to batch images. The
+// parameters are allocated zeroed; call Init or LoadWeights.
+func New(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
+	infos, err := Plan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if batch <= 0 {
+		return nil, fmt.Errorf("batch size must be positive (got %d)", batch)
+	}
+	m := &Network{Cfg: cfg, Info: infos, B: b, Batch: batch}
+	if err := m.build(); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Network) alloc(n int) (backend.Buffer, error) {
+	buf, err := m.B.Alloc(n)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %d floats on %s: %w", n, m.B.Name(), err)
+	}
+	m.owned = append(m.owned, buf)
+	return buf, nil
+}
+
+func (m *Network) build() error {
+	N := m.Batch
+	var err error
+	if m.input, err = m.alloc(N * m.Info[0].In.PerImage()); err != nil {
+		return err
+	}
+	// Forward buffers: each layer writes a new output, except in-place ones.
+	ios := make([]bufs, len(m.Info))
+	x := m.input
+	for i, info := range m.Info {
+		ios[i].x = x
+		if info.InPlace {
+			ios[i].y = x
+		} else if ios[i].y, err = m.alloc(N * info.Out.PerImage()); err != nil {
+			return err
+		}
+		x = ios[i].y
+	}
+	m.logits = x
+	ids, sizes := gradPlan(m.Info)
+	grads := make([]backend.Buffer, len(sizes))
+	for id, size := range sizes {
+		if grads[id], err = m.alloc(N * size); err != nil {
+			return err
+		}
+	}
+	m.dlogits = grads[0]
+	for i := range m.Info {
+		if i+1 < len(m.Info) {
+			ios[i].dy = grads[ids[i+1]]
+		} else {
+			ios[i].dy = m.dlogits
+		}
+		if ids[i] >= 0 {
+			ios[i].dx = grads[ids[i]]
+		}
+	}
+	for i, info := range m.Info {
+		l, err := m.newLayer(info, ios[i])
+		if err != nil {
+			return fmt.Errorf("layer %s on %s: %w", info.Name, m.B.Name(), err)
+		}
+		m.layers = append(m.layers, l)
+	}
+	return nil
+}
+
+func (m *Network) newLayer(info LayerInfo, bf bufs) (layer, error) {
+	N := m.Batch
+	withN := func(s backend.Shape) backend.Shape { s.N = N; return s }
+	switch info.Type {
+	case config.Conv:
+		p := *info.Conv
+		p.In = withN(p.In)
+		op, err := m.B.NewConv(p)
+		if err != nil {
+			return nil, err
+		}
+		w, b, err := m.addParams(info)
+		if err != nil {
+			return nil, err
+		}
+		return &convLayer{bufs: bf, op: op, p: w, pb: b}, nil
+	case config.Linear:
+		p := *info.Linear
+		p.N = N
+		op, err := m.B.NewLinear(p)
+		if err != nil {
+			return nil, err
+		}
+		w, b, err := m.addParams(info)
+		if err != nil {
+			return nil, err
+		}
+		return &linearLayer{bufs: bf, op: op, p: w, pb: b}, nil
+	case config.ReLU:
+		return &reluLayer{bufs: bf, b: m.B}, nil
+	case config.LRN:
+		p := *info.LRN
+		p.In = withN(p.In)
+		op, err := m.B.NewLRN(p)
+		if err != nil {
+			return nil, err
+		}
+		return &opLayer{bufs: bf, op: op}, nil
+	case config.MaxPool, config.AdaptiveAvgPool:
+		p := *info.Pool
+		p.In = withN(p.In)
+		op, err := m.B.NewPool(p)
+		if err != nil {
+			return nil, err
+		}
+		return &opLayer{bufs: bf, op: op}, nil
+	case config.Dropout:
+		mask, err := m.alloc(N * info.Out.PerImage())
+		if err != nil {
+			return nil, err
+		}
+		return &dropoutLayer{bufs: bf, b: m.B, mask: mask, p: float32(info.Cfg.P)}, nil
+	case config.Flatten:
+		return flattenLayer{bufs: bf}, nil
+	}
+	return nil, fmt.Errorf("unknown layer type %q", info.Type)
+}
+
+func (m *Network) addParams(info LayerInfo) (w, b *Param, err error) {
+	mk := func(suffix string, shape []int, bias bool) (*Param, error) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		p := &Param{Name: info.Name + "." + suffix, Shape: shape, Len: n, layer: info, bias: bias}
+		k := 0
+		if bias {
+			k = 1
+		}
+		p.LRMult, p.DecayMult = float32(info.Cfg.LRMult[k]), float32(info.Cfg.DecayMult[k])
+		var err error
+		if p.W, err = m.alloc(n); err != nil {
+			return nil, err
+		}
+		if p.G, err = m.alloc(n); err != nil {
+			return nil, err
+		}
+		if p.V, err = m.alloc(n); err != nil {
+			return nil, err
+		}
+		m.Params = append(m.Params, p)
+		return p, nil
+	}
+	if w, err = mk("weight", info.WeightShape, false); err != nil {
+		return nil, nil, err
+	}
+	b, err = mk("bias", info.BiasShape, true)
+	return w, b, err
+}
+
+// gradPlan assigns gradient buffers: buffer 0 holds the loss's gradient; layer i
+// writes its input gradient into buffer ids[i] (-1: the first layer needs none) and
+// reads its output gradient from the buffer of layer i+1. Walking backwards, dx must
+// differ from the dy it is computed from, so two buffers of each size suffice where
+// the forward pass needs one per layer. sizes are floats per image.
+func gradPlan(infos []LayerInfo) (ids []int, sizes []int) {
+	ids = make([]int, len(infos))
+	sizes = []int{infos[len(infos)-1].Out.PerImage()}
+	bySize := map[int][]int{}
+	dy := 0
+	for i := len(infos) - 1; i >= 0; i-- {
+		switch {
+		case i == 0:
+			ids[i] = -1
+		case infos[i].Type == config.Flatten:
+			ids[i] = dy // a view: its input gradient is its output gradient
+		default:
+			size := infos[i].In.PerImage()
+			ids[i] = -1
+			for _, id := range bySize[size] {
+				if id != dy {
+					ids[i] = id
+					break
+				}
+			}
+			if ids[i] < 0 {
+				ids[i] = len(sizes)
+				sizes = append(sizes, size)
+				bySize[size] = append(bySize[size], ids[i])
+			}
+		}
+		dy = ids[i]
+	}
+	return ids, sizes
+}
+
+// Close frees every buffer the network allocated.
+func (m *Network) Close() {
+	for _, b := range m.owned {
+		m.B.Free(b)
+	}
+	m.owned = nil
+}
+
+// Init draws every parameter from its layer's initialiser, deterministically from
+// seed (each tensor from its own stream, so adding a layer does not shift the others).
+func (m *Network) Init(seed uint64) error {
+	for i, p := range m.Params {
+		rng := rand.New(rand.NewPCG(seed, uint64(i)+1))
+		data := make([]float32, p.Len)
+		cfg := p.layer.Cfg
+		fanIn := 1
+		for _, d := range p.layer.WeightShape[1:] {
+			fanIn *= d
+		}
+		fanOut := p.layer.WeightShape[0]
+		for _, d := range p.layer.WeightShape[2:] {
+			fanOut *= d
+		}
+		switch {
+		case p.bias && cfg.Bias != nil:
+			for j := range data {
+				data[j] = float32(*cfg.Bias)
+			}
+		case p.bias && cfg.Init == "pytorch":
+			bound := 1 / math.Sqrt(float64(fanIn))
+			for j := range data {
+				data[j] = float32((2*rng.Float64() - 1) * bound)
+			}
+		case p.bias: // zero
+		case cfg.Init == "gaussian":
+			for j := range data {
+				data[j] = float32(rng.NormFloat64() * cfg.Std)
+			}
+		case cfg.Init == "kaiming": // He et al.: N(0, 2/fan_in), for ReLU nets
+			std := math.Sqrt(2 / float64(fanIn))
+			for j := range data {
+				data[j] = float32(rng.NormFloat64() * std)
+			}
+		case cfg.Init == "xavier": // Glorot uniform
+			bound := math.Sqrt(6 / float64(fanIn+fanOut))
+			for j := range data {
+				data[j] = float32((2*rng.Float64() - 1) * bound)
+			}
+		case cfg.Init == "pytorch": // kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), ..)
+			bound := 1 / math.Sqrt(float64(fanIn))
+			for j := range data {
+				data[j] = float32((2*rng.Float64() - 1) * bound)
+			}
+		default:
+			return fmt.Errorf("layer %s: unknown init %q", p.layer.Name, cfg.Init)
+		}
+		if err := m.B.Upload(p.W, data); err != nil {
+			return fmt.Errorf("init %s: %w", p.Name, err)
+		}
+		if err := m.B.Zero(p.V); err != nil {
+			return err
+		}
+	}
+	return m.ZeroGrad()
+}
+
+// SetInput uploads n images (n*C*H*W floats, NCHW); rows n..Batch-1 become zeros.
+func (m *Network) SetInput(x []float32, n int) error {
+	per := m.Info[0].In.PerImage()
+	if n <= 0 || n > m.Batch {
+		return fmt.Errorf("batch of %d images: the network was built for 1..%d", n, m.Batch)
+	}
+	if len(x) != n*per {
+		return fmt.Errorf("input has %d values, want %d images of %d", len(x), n, per)
+	}
+	if n < m.Batch {
+		padded := make([]float32, m.Batch*per)
+		copy(padded, x)
+		x = padded
+	}
+	m.n = n
+	return m.B.Upload(m.input, x)
+}
+
+// Forward runs every layer. seed gives each dropout layer its mask seed (see
+// backend.DropoutSeed); it is not called when train is false.
+func (m *Network) Forward(train bool, seed func(layer int) uint64) error {
+	for i := range m.layers {
+		if err := m.ForwardLayer(i, train, seed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForwardLayer runs layer i alone (for per-layer timings).
+func (m *Network) ForwardLayer(i int, train bool, seed func(layer int) uint64) error {
+	var s uint64
+	if train && m.Info[i].Type == config.Dropout && seed != nil {
+		s = seed(i)
+	}
+	if err := m.layers[i].forward(train, s); err != nil {
+		return fmt.Errorf("forward %s: %w", m.Info[i].Name, err)
+	}
+	return nil
+}
+
+// Logits downloads the last forward's logits of the real rows: n x classes.
+func (m *Network) Logits() ([]float32, error) {
+	all := make([]float32, m.logits.Len())
+	if err := m.B.Download(all, m.logits); err != nil {
+		return nil, err
+	}
+	return all[:m.n*m.Cfg.Classes], nil
+}
+
+// Loss computes the mean softmax cross-entropy of the real rows and leaves its
+// gradient in place for Backward (zero for padded rows).
+func (m *Network) Loss(labels []int32) (float64, error) {
+	if len(labels) != m.n {
+		return 0, fmt.Errorf("%d labels for a batch of %d", len(labels), m.n)
+	}
+	if m.n < m.Batch {
+		if err := m.B.Zero(m.dlogits); err != nil {
+			return 0, err
+		}
+	}
+	loss, err := m.B.SoftmaxCrossEntropy(m.logits, labels, m.n, m.Cfg.Classes, m.dlogits)
+	if err != nil {
+		return 0, fmt.Errorf("loss: %w", err)
+	}
+	return loss, nil
+}
+
+// Backward runs every layer backwards from the loss's gradient; parameter gradients
+// accumulate.
+func (m *Network) Backward() error {
+	for i := len(m.layers) - 1; i >= 0; i-- {
+		if err := m.BackwardLayer(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BackwardLayer runs layer i backwards alone (for per-layer timings).
+func (m *Network) BackwardLayer(i int) error {
+	if err := m.layers[i].backward(); err != nil {
+		return fmt.Errorf("backward %s: %w", m.Info[i].Name, err)
+	}
+	return nil
+}
+
+// ZeroGrad clears the parameter gradients.
+func (m *Network) ZeroGrad() error {
+	for _, p := range m.Params {
+		if err := m.B.Zero(p.G); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Step applies SGD in the paper's form to every parameter, with its layer's
+// lr_mult and decay_mult.
+func (m *Network) Step(lr, momentum, decay float64) error {
+	for _, p := range m.Params {
+		if err := m.B.SGD(p.W, p.G, p.V, float32(lr)*p.LRMult, float32(momentum), float32(decay)*p.DecayMult); err != nil {
+			return fmt.Errorf("sgd %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// Weights downloads the parameters as named tensors ("conv1.weight", ...).
+func (m *Network) Weights() ([]safetensors.Tensor, error) {
+	return m.tensors(func(p *Param) backend.Buffer { return p.W }, "")
+}
+
+// Momentum downloads the SGD momentum buffers, named like the weights.
+func (m *Network) Momentum() ([]safetensors.Tensor, error) {
+	return m.tensors(func(p *Param) backend.Buffer { return p.V }, "")
+}
+
+// Gradients downloads the accumulated gradients, named like the weights.
+func (m *Network) Gradients() ([]safetensors.Tensor, error) {
+	return m.tensors(func(p *Param) backend.Buffer { return p.G }, "")
+}
+
+func (m *Network) tensors(which func(*Param) backend.Buffer, prefix string) ([]safetensors.Tensor, error) {
+	var out []safetensors.Tensor
+	for _, p := range m.Params {
+		data := make([]float32, p.Len)
+		if err := m.B.Download(data, which(p)); err != nil {
+			return nil, fmt.Errorf("download %s: %w", p.Name, err)
+		}
+		out = append(out, safetensors.Tensor{Name: prefix + p.Name, Shape: append([]int(nil), p.Shape...), Data: data})
+	}
+	return out, nil
+}
+
+// LoadWeights uploads named tensors into the parameters; every parameter must be
+// present with its exact shape, and no tensor may be left over.
+func (m *Network) LoadWeights(ts []safetensors.Tensor) error {
+	return m.load(ts, func(p *Param) backend.Buffer { return p.W }, "weights")
+}
+
+// LoadMomentum restores the SGD momentum buffers (for an exact resume).
+func (m *Network) LoadMomentum(ts []safetensors.Tensor) error {
+	return m.load(ts, func(p *Param) backend.Buffer { return p.V }, "momentum")
+}
+
+func (m *Network) load(ts []safetensors.Tensor, which func(*Param) backend.Buffer, what string) error {
+	byName := map[string]safetensors.Tensor{}
+	for _, t := range ts {
+		byName[t.Name] = t
+	}
+	for _, p := range m.Params {
+		t, ok := byName[p.Name]
+		if !ok {
+			return fmt.Errorf("%s: no tensor %s (shape %v) for this model", what, p.Name, p.Shape)
+		}
+		if !sameShape(t.Shape, p.Shape) {
+			return fmt.Errorf("%s: tensor %s has shape %v, the model needs %v", what, p.Name, t.Shape, p.Shape)
+		}
+		if err := m.B.Upload(which(p), t.Data); err != nil {
+			return fmt.Errorf("%s: upload %s: %w", what, p.Name, err)
+		}
+		delete(byName, p.Name)
+	}
+	for name := range byName {
+		return fmt.Errorf("%s: tensor %s is not a parameter of this model", what, name)
+	}
+	return nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrNonFinite is returned by CheckFinite-style callers when the loss is NaN or Inf.
+var ErrNonFinite = errors.New("loss is not finite")

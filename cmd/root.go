@@ -18,7 +18,7 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(summaryCmd())
+	root.AddCommand(summaryCmd(), benchCmd())
 	return root
 }
 
@@ -40,5 +40,30 @@ func summaryCmd() *cobra.Command {
 	addConfigFlags(c, &o.Config)
 	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
 	c.Flags().IntVar(&o.Batch, "batch", 0, "batch size for the memory totals (default: the config's train.batch_size)")
+	return c
+}
+
+func addBackendFlags(c *cobra.Command, name *string, threads, device *int) {
+	c.Flags().StringVar(name, "backend", "", "auto, cuda, cpu (oneDNN) or ref (pure Go); default: the config's train.backend, else auto")
+	c.Flags().IntVar(threads, "threads", 0, "CPU threads for the cpu backend (default: all cores)")
+	c.Flags().IntVar(device, "device", 0, "GPU ordinal for the cuda backend")
+}
+
+func benchCmd() *cobra.Command {
+	o := app.BenchOptions{Iters: 5, Warmup: 2}
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Time a training step and inference, whole and per layer (like caffe time)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return app.Bench(o, c.OutOrStdout())
+		},
+	}
+	addConfigFlags(c, &o.Config)
+	addBackendFlags(c, &o.Backend, &o.Threads, &o.Device)
+	c.Flags().IntVar(&o.Batch, "batch", 0, "batch size (default: the config's train.batch_size)")
+	c.Flags().IntVar(&o.Iters, "iters", o.Iters, "timed iterations")
+	c.Flags().IntVar(&o.Warmup, "warmup", o.Warmup, "untimed warm-up iterations")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"alexnet/configs"
+	"alexnet/internal/backend"
 	"alexnet/internal/config"
 )
 
@@ -78,3 +79,5 @@ func (s ConfigSource) Load() (*config.Config, []byte, error) {
 	}
 	return c, text, nil
 }
+
+func isUnavailable(err error) bool { return errors.Is(err, backend.ErrUnavailable) }

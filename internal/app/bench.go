@@ -1,0 +1,263 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/model"
+)
+
+// BenchOptions are the flags of `alexnet bench`.
+type BenchOptions struct {
+	Config  ConfigSource
+	Backend string
+	Threads int
+	Device  int
+	Batch   int // 0: the config's train.batch_size
+	Iters   int
+	Warmup  int
+	JSON    bool
+}
+
+// BenchLayer is one row of per-layer timings, in milliseconds (medians).
+type BenchLayer struct {
+	Name       string  `json:"name"`
+	Type       string  `json:"type"`
+	ForwardMS  float64 `json:"forward_ms"`
+	BackwardMS float64 `json:"backward_ms"`
+}
+
+// BenchResult is what `alexnet bench --json` prints.
+type BenchResult struct {
+	Config            string       `json:"config"`
+	Backend           string       `json:"backend"`
+	Batch             int          `json:"batch"`
+	Iters             int          `json:"iters"`
+	Layers            []BenchLayer `json:"layers"`
+	TrainStepMS       float64      `json:"train_step_ms"`        // best step
+	TrainStepMedianMS float64      `json:"train_step_median_ms"` //
+	InferMS           float64      `json:"infer_ms"`
+	InferMedianMS     float64      `json:"infer_median_ms"`
+	TrainImagesPerSec float64      `json:"train_images_per_sec"` // from the best step
+	InferImagesPerSec float64      `json:"infer_images_per_sec"`
+	TrainMedianIPS    float64      `json:"train_images_per_sec_median"`
+	InferMedianIPS    float64      `json:"infer_images_per_sec_median"`
+	PeakBackendBytes  int64        `json:"peak_backend_bytes"`
+	PeakRSSBytes      int64        `json:"peak_rss_bytes"`
+}
+
+// Bench times a training step (forward, loss, backward, SGD update) and inference
+// on synthetic data, whole and per layer, like `caffe time`. Whole steps are timed
+// without synchronising between layers; per-layer rows synchronise around each layer.
+func Bench(o BenchOptions, out io.Writer) error {
+	c, _, err := o.Config.Load()
+	if err != nil {
+		return err
+	}
+	batch := o.Batch
+	if batch == 0 {
+		batch = c.Train.BatchSize
+	}
+	if batch <= 0 || o.Iters < 1 || o.Warmup < 0 {
+		return usage(fmt.Errorf("bench: --batch and --iters must be positive"))
+	}
+	b, err := openBackend(o.Backend, c.Train.Backend, o.Threads, o.Device)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	net, err := model.New(c.Model, b, batch)
+	if err != nil {
+		return err
+	}
+	defer net.Close()
+	if err := net.Init(uint64(c.Train.Seed)); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*net.Info[0].In.PerImage())
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int32, batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(c.Model.Classes))
+	}
+	if err := net.SetInput(x, batch); err != nil {
+		return err
+	}
+	var step int64
+	seed := func(layer int) uint64 { return backend.DropoutSeed(1, step, layer) }
+	lr, mom, wd := c.Train.LR, c.Train.Momentum, c.Train.WeightDecay
+	trainStep := func() error {
+		step++
+		if err := net.Forward(true, seed); err != nil {
+			return err
+		}
+		if _, err := net.Loss(labels); err != nil {
+			return err
+		}
+		if err := net.ZeroGrad(); err != nil {
+			return err
+		}
+		if err := net.Backward(); err != nil {
+			return err
+		}
+		if err := net.Step(lr, mom, wd); err != nil {
+			return err
+		}
+		return b.Sync()
+	}
+	infer := func() error {
+		if err := net.Forward(false, nil); err != nil {
+			return err
+		}
+		_, err := net.Logits() // inference ends when the host has the logits
+		return err
+	}
+	timeIt := func(f func() error) (float64, error) {
+		t0 := time.Now()
+		err := f()
+		return float64(time.Since(t0).Nanoseconds()) / 1e6, err
+	}
+	for i := 0; i < o.Warmup; i++ {
+		if err := trainStep(); err != nil {
+			return err
+		}
+		if err := infer(); err != nil {
+			return err
+		}
+	}
+	var trainMS, inferMS []float64
+	fwd := make([][]float64, len(net.Info))
+	bwd := make([][]float64, len(net.Info))
+	for it := 0; it < o.Iters; it++ {
+		ms, err := timeIt(trainStep)
+		if err != nil {
+			return err
+		}
+		trainMS = append(trainMS, ms)
+		if ms, err = timeIt(infer); err != nil {
+			return err
+		}
+		inferMS = append(inferMS, ms)
+		// Per layer: synchronise around each layer so its time is its own.
+		step++
+		for i := range net.Info {
+			ms, err := timeIt(func() error {
+				if err := net.ForwardLayer(i, true, seed); err != nil {
+					return err
+				}
+				return b.Sync()
+			})
+			if err != nil {
+				return err
+			}
+			fwd[i] = append(fwd[i], ms)
+		}
+		if _, err := net.Loss(labels); err != nil {
+			return err
+		}
+		for i := len(net.Info) - 1; i >= 0; i-- {
+			ms, err := timeIt(func() error {
+				if err := net.BackwardLayer(i); err != nil {
+					return err
+				}
+				return b.Sync()
+			})
+			if err != nil {
+				return err
+			}
+			bwd[i] = append(bwd[i], ms)
+		}
+	}
+	r := BenchResult{Config: c.Name, Backend: b.Name(), Batch: batch, Iters: o.Iters,
+		TrainStepMS: minOf(trainMS), TrainStepMedianMS: median(trainMS),
+		InferMS: minOf(inferMS), InferMedianMS: median(inferMS),
+		PeakBackendBytes: b.Memory().Peak, PeakRSSBytes: peakRSS()}
+	r.TrainImagesPerSec = float64(batch) / r.TrainStepMS * 1000
+	r.InferImagesPerSec = float64(batch) / r.InferMS * 1000
+	r.TrainMedianIPS = float64(batch) / r.TrainStepMedianMS * 1000
+	r.InferMedianIPS = float64(batch) / r.InferMedianMS * 1000
+	for i, info := range net.Info {
+		r.Layers = append(r.Layers, BenchLayer{Name: info.Name, Type: info.Type, ForwardMS: median(fwd[i]), BackwardMS: median(bwd[i])})
+	}
+	if o.JSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.writeText(out)
+}
+
+func (r BenchResult) writeText(out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "layer\ttype\tforward ms\tbackward ms\t\n")
+	var f, bw float64
+	for _, l := range r.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t\n", l.Name, l.Type, l.ForwardMS, l.BackwardMS)
+		f += l.ForwardMS
+		bw += l.BackwardMS
+	}
+	fmt.Fprintf(tw, "sum of layers\t\t%.3f\t%.3f\t\n", f, bw)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n%s on %s, batch %d, %d timed iterations (median per layer; best and median whole steps)\n", r.Config, r.Backend, r.Batch, r.Iters)
+	fmt.Fprintf(out, "training step:  best %.1f ms (%.1f images/s), median %.1f ms (%.1f images/s)\n", r.TrainStepMS, r.TrainImagesPerSec, r.TrainStepMedianMS, r.TrainMedianIPS)
+	fmt.Fprintf(out, "inference:      best %.1f ms (%.1f images/s), median %.1f ms (%.1f images/s)\n", r.InferMS, r.InferImagesPerSec, r.InferMedianMS, r.InferMedianIPS)
+	fmt.Fprintf(out, "peak memory:    backend %s, process RSS %s\n", model.MiB(r.PeakBackendBytes), model.MiB(r.PeakRSSBytes))
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func minOf(v []float64) float64 {
+	m := v[0]
+	for _, x := range v[1:] {
+		m = min(m, x)
+	}
+	return m
+}
+
+// peakRSS is the process's peak resident set size, from getrusage (KiB on Linux).
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}
+
+// openBackend opens the backend named by the flag, else the config's, else auto.
+func openBackend(flag, fromConfig string, threads, device int) (backend.Backend, error) {
+	name := flag
+	if name == "" {
+		name = fromConfig
+	}
+	b, err := backend.Open(name, backend.Options{Threads: threads, Device: device})
+	if err != nil {
+		if isUnavailable(err) {
+			return nil, unavailable(err)
+		}
+		return nil, usage(err)
+	}
+	return b, nil
+}

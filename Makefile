@@ -1,0 +1,46 @@
+# Two commands do the whole set-up on a fresh Debian machine:
+#   make demo   installs what is missing, builds, trains the default, evaluates, predicts
+#   make test   runs the tests (what .ci/run calls)
+GO      ?= go
+BIN     ?= ./alexnet
+RUN     ?= runs/demo
+APT_PKGS = libdnnl-dev dataset-fashion-mnist
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: build test demo deps bench fixtures device clean
+
+build:
+	CGO_ENABLED=1 $(GO) build -o $(BIN) .
+
+test:
+	$(GO) vet ./...
+	$(GO) test ./...
+
+deps:
+	@missing=""; \
+	[ -e /usr/include/oneapi/dnnl/dnnl.h ] || missing="$$missing libdnnl-dev"; \
+	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+demo: deps build
+	$(BIN) train --out $(RUN)
+	$(BIN) eval --weights $(RUN)/best.ckpt
+	$(BIN) predict --weights $(RUN)/best.ckpt docs/samples/ankle-boot.png docs/samples/trouser.png
+
+bench: build
+	$(BIN) bench --config alexnet --batch 32 --backend cpu
+
+# Regenerates the committed test fixtures; needs Debian's python3-torch.
+fixtures:
+	/usr/bin/python3 scripts/make_fixtures.py
+
+# Builds .device/ for a GPU host without Go (see scripts/gpu-check.sh).
+device:
+	../shared/device/pack.sh
+	$(GO) test -c -o .device/cudnn.test ./internal/cudnn
+
+clean:
+	rm -rf $(BIN) .device

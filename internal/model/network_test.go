@@ -13,7 +13,7 @@ import (
 	"alexnet/internal/safetensors"
 
 	// _ "alexnet/internal/cudnn"
-	// _ "alexnet/internal/onednn"
+	_ "alexnet/internal/onednn"
 	_ "alexnet/internal/ref"
 )
 

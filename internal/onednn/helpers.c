@@ -1,0 +1,41 @@
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#include "helpers.h"
+
+#define ALX_MAX_ARGS 16
+
+dnnl_status_t alx_execute(const_dnnl_primitive_t prim, dnnl_stream_t stream,
+        int nthreads, int nargs, const int *kinds, const dnnl_memory_t *mems,
+        void *const *ptrs) {
+    dnnl_exec_arg_t args[ALX_MAX_ARGS];
+    if (nargs > ALX_MAX_ARGS) return dnnl_invalid_arguments;
+    if (nthreads > 0) omp_set_num_threads(nthreads);
+    for (int i = 0; i < nargs; i++) {
+        if (ptrs[i] != NULL) {
+            dnnl_status_t st = dnnl_memory_set_data_handle(mems[i], ptrs[i]);
+            if (st != dnnl_success) return st;
+        }
+        args[i].arg = kinds[i];
+        args[i].memory = mems[i];
+    }
+    return dnnl_primitive_execute(prim, stream, nargs, args);
+}
+
+void *alx_alloc(size_t bytes) {
+    void *p = NULL;
+    if (bytes == 0) bytes = 64;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+void alx_free(void *p) { free(p); }
+
+const char *alx_impl(const_dnnl_primitive_desc_t pd) {
+    const char *s = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || s == NULL)
+        return "?";
+    return s;
+}

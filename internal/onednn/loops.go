@@ -1,0 +1,158 @@
+package onednn
+
+import (
+	"fmt"
+	"math"
+
+	"alexnet/internal/backend"
+)
+
+// The elementwise ops oneDNN has no primitive for (dropout with the interface's
+// mask, softmax cross-entropy with labels, SGD with momentum and decay) are Go loops
+// over the host buffers, split into contiguous chunks over the backend's goroutines.
+// They are memory-bound; fc6's SGD (38M weights) is the largest.
+
+// grain is the smallest chunk worth a goroutine.
+const grain = 1 << 15
+
+// Dropout, inverted scaling.
+//
+//	forward   x [n] -> mask[i] = DropoutKeep(seed, i, p) ? 1/(1-p) : 0,  y = x * mask
+//	backward  dy, mask -> dx = dy * mask
+func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint64) error {
+	a := args{b: b, op: "cpu dropout forward"}
+	xb := a.get(x, -1, "x")
+	var yb, mb *buffer
+	if xb != nil {
+		yb, mb = a.get(y, xb.n, "y"), a.get(mask, xb.n, "mask")
+	}
+	if a.err != nil {
+		return a.err
+	}
+	if !(p >= 0 && p < 1) {
+		return fmt.Errorf("cpu dropout forward: probability %g is outside [0, 1)", p)
+	}
+	xs, ys, ms := xb.f32(), yb.f32(), mb.f32()
+	scale := 1 / (1 - p)
+	b.parallel(len(xs), grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			m := float32(0)
+			if backend.DropoutKeep(seed, i, p) {
+				m = scale
+			}
+			ms[i] = m
+			ys[i] = xs[i] * m
+		}
+	})
+	yb.wrote()
+	mb.wrote()
+	return nil
+}
+
+func (b *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
+	a := args{b: b, op: "cpu dropout backward"}
+	dyb := a.get(dy, -1, "dy")
+	var mb, dxb *buffer
+	if dyb != nil {
+		mb, dxb = a.get(mask, dyb.n, "mask"), a.get(dx, dyb.n, "dx")
+	}
+	if a.err != nil {
+		return a.err
+	}
+	dys, ms, dxs := dyb.f32(), mb.f32(), dxb.f32()
+	b.parallel(len(dys), grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dxs[i] = dys[i] * ms[i]
+		}
+	})
+	dxb.wrote()
+	return nil
+}
+
+// SoftmaxCrossEntropy, the mean over rows (PyTorch's F.cross_entropy):
+//
+//	logits [n, c], labels [n] -> loss = 1/n sum_i (logsumexp(logits[i]) - logits[i, label_i])
+//	                             dlogits[i, j] = (softmax(logits[i])[j] - [j == label_i]) / n
+//
+// Row maxima are subtracted before exp, sums are float64. dlogits may be nil when
+// only the loss is wanted (evaluation), as with ref.
+func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits backend.Buffer) (float64, error) {
+	if n <= 0 || c <= 0 {
+		return 0, fmt.Errorf("cpu softmax cross-entropy: sizes must be positive (got n=%d, c=%d)", n, c)
+	}
+	if len(labels) != n {
+		return 0, fmt.Errorf("cpu softmax cross-entropy: %d labels for %d rows", len(labels), n)
+	}
+	for i, l := range labels {
+		if l < 0 || int(l) >= c {
+			return 0, fmt.Errorf("cpu softmax cross-entropy: label %d of row %d is outside 0..%d", l, i, c-1)
+		}
+	}
+	a := args{b: b, op: "cpu softmax cross-entropy"}
+	lb := a.get(logits, n*c, "logits")
+	var db *buffer
+	if dlogits != nil {
+		db = a.get(dlogits, n*c, "dlogits")
+	}
+	if a.err != nil {
+		return 0, a.err
+	}
+	ls := lb.f32()
+	var ds []float32
+	if db != nil {
+		ds = db.f32()
+	}
+	var total float64
+	for i := 0; i < n; i++ {
+		row := ls[i*c : (i+1)*c]
+		m := float64(row[0])
+		for _, v := range row {
+			m = math.Max(m, float64(v))
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v) - m)
+		}
+		lse := m + math.Log(sum)
+		total += lse - float64(row[labels[i]])
+		if ds != nil {
+			d := ds[i*c : (i+1)*c]
+			for j, v := range row {
+				d[j] = float32(math.Exp(float64(v)-lse) / float64(n))
+			}
+			d[labels[i]] -= float32(1 / float64(n))
+		}
+	}
+	if db != nil {
+		db.wrote()
+	}
+	return total / float64(n), nil
+}
+
+// SGD in the paper's form, one parameter tensor w [n] with gradient g and momentum v:
+//
+//	v <- momentum*v - decay*lr*w - lr*g;  w <- w + v
+func (b *Backend) SGD(w, g, v backend.Buffer, lr, momentum, decay float32) error {
+	a := args{b: b, op: "cpu sgd"}
+	wb := a.get(w, -1, "w")
+	var gb, vb *buffer
+	if wb != nil {
+		gb, vb = a.get(g, wb.n, "g"), a.get(v, wb.n, "v")
+	}
+	if a.err != nil {
+		return a.err
+	}
+	ws, gs, vs := wb.f32(), gb.f32(), vb.f32()
+	dl := decay * lr
+	b.parallel(len(ws), grain, func(lo, hi int) {
+		ws, gs, vs := ws[lo:hi], gs[lo:hi], vs[lo:hi]
+		for i := range ws {
+			nv := momentum*vs[i] - dl*ws[i] - lr*gs[i]
+			vs[i] = nv
+			ws[i] += nv
+		}
+	})
+	wb.wrote()
+	vb.wrote()
+	return nil
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
+
+	"alexnet/internal/schedule"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
@@ -21,6 +23,18 @@ type Config struct {
 	Model Model  `mapstructure:"model" yaml:"model,omitempty"`
 	Data  Data   `mapstructure:"data" yaml:"data,omitempty"`
 	Train Train  `mapstructure:"train" yaml:"train,omitempty"`
+	// Parallel splits the network over devices (the paper's two GPUs).
+	Parallel Parallel `mapstructure:"parallel" yaml:"parallel,omitempty"`
+}
+
+// Parallel is model parallelism as in the paper: mode "model" runs the two towers
+// (the halves of layers with groups 2, and of conv1) on Devices[0] and Devices[1],
+// joined where a layer reads both towers. Devices are GPU ordinals ("0", "1"; the
+// same one twice runs both towers on one GPU with two streams) or "cpu" ("cpu",
+// "cpu" runs the towers in two goroutines). Mode "" or "none" is one device.
+type Parallel struct {
+	Mode    string   `mapstructure:"mode" yaml:"mode,omitempty"`
+	Devices []string `mapstructure:"devices" yaml:"devices,omitempty"`
 }
 
 // Model is the network: its input, classes and layers in order.
@@ -119,32 +133,18 @@ type Data struct {
 
 // Train holds the optimiser and the loop's settings.
 type Train struct {
-	BatchSize   int      `mapstructure:"batch_size" yaml:"batch_size"`
-	Epochs      int      `mapstructure:"epochs" yaml:"epochs"`
-	LR          float64  `mapstructure:"lr" yaml:"lr"`
-	Momentum    float64  `mapstructure:"momentum" yaml:"momentum"`
-	WeightDecay float64  `mapstructure:"weight_decay" yaml:"weight_decay"`
-	Schedule    Schedule `mapstructure:"schedule" yaml:"schedule"`
-	Seed        int64    `mapstructure:"seed" yaml:"seed"`
-	Backend     string   `mapstructure:"backend" yaml:"backend"`
-	Threads     int      `mapstructure:"threads" yaml:"threads"`
-	Precision   string   `mapstructure:"precision" yaml:"precision"`
+	BatchSize   int             `mapstructure:"batch_size" yaml:"batch_size"`
+	Epochs      int             `mapstructure:"epochs" yaml:"epochs"`
+	LR          float64         `mapstructure:"lr" yaml:"lr"`
+	Momentum    float64         `mapstructure:"momentum" yaml:"momentum"`
+	WeightDecay float64         `mapstructure:"weight_decay" yaml:"weight_decay"`
+	Schedule    schedule.Config `mapstructure:"schedule" yaml:"schedule"`
+	Seed        int64           `mapstructure:"seed" yaml:"seed"`
+	Backend     string          `mapstructure:"backend" yaml:"backend"`
+	Threads     int             `mapstructure:"threads" yaml:"threads"`
+	Precision   string          `mapstructure:"precision" yaml:"precision"`
 	// MaxSteps stops an epoch early (0: whole epochs); for smoke tests and demos.
 	MaxSteps int `mapstructure:"max_steps" yaml:"max_steps"`
-}
-
-// Schedule is the learning-rate schedule: constant, step, multistep, plateau, poly.
-type Schedule struct {
-	Type         string  `mapstructure:"type" yaml:"type,omitempty"`
-	StepSize     int     `mapstructure:"step_size" yaml:"step_size,omitempty"`
-	Gamma        float64 `mapstructure:"gamma" yaml:"gamma,omitempty"`
-	Milestones   []int   `mapstructure:"milestones" yaml:"milestones,omitempty"`
-	Factor       float64 `mapstructure:"factor" yaml:"factor,omitempty"`
-	Patience     int     `mapstructure:"patience" yaml:"patience,omitempty"`
-	Threshold    float64 `mapstructure:"threshold" yaml:"threshold,omitempty"`
-	MinLR        float64 `mapstructure:"min_lr" yaml:"min_lr,omitempty"`
-	Power        float64 `mapstructure:"power" yaml:"power,omitempty"`
-	WarmupEpochs int     `mapstructure:"warmup_epochs" yaml:"warmup_epochs,omitempty"`
 }
 
 // Load reads the YAML text (named source in errors), applies the --set overrides
@@ -219,8 +219,14 @@ func (c *Config) YAML() ([]byte, error) {
 	return yaml.Marshal(c)
 }
 
-// intToFloatHook lets "lr: 1" fill a float field; the reverse stays an error.
+// intToFloatHook lets "lr: 1" fill a float field and "devices: [0, 1]" a list of
+// strings; a float or string for an integer stays an error.
 func intToFloatHook(from, to reflect.Type, data any) (any, error) {
+	if to.Kind() == reflect.String {
+		if d, ok := data.(int); ok {
+			return fmt.Sprint(d), nil
+		}
+	}
 	if to.Kind() == reflect.Float64 || to.Kind() == reflect.Float32 {
 		switch d := data.(type) {
 		case int:

@@ -96,3 +96,19 @@ train: {batch_size: 8, epochs: 1, lr: 0.1}
 		t.Fatalf("base config: %v", err)
 	}
 }
+
+func TestParallelDevices(t *testing.T) {
+	text, _ := configs.Get("alexnet")
+	c, err := config.Load("alexnet.yaml", append(text, []byte("parallel: {mode: model, devices: [0, 1]}\n")...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Parallel.Devices[0] != "0" || c.Parallel.Devices[1] != "1" {
+		t.Errorf("devices %v", c.Parallel.Devices)
+	}
+	for _, bad := range []string{"parallel: {mode: model, devices: [0]}\n", "parallel: {mode: model, devices: [cpu, 0]}\n", "parallel: {mode: data}\n"} {
+		if _, err := config.Load("x", append(append([]byte{}, text...), bad...), nil); err == nil || !strings.Contains(err.Error(), "parallel.") {
+			t.Errorf("%q: error %v", bad, err)
+		}
+	}
+}

@@ -3,6 +3,9 @@ package config
 import (
 	"fmt"
 	"runtime"
+	"strconv"
+
+	"alexnet/internal/schedule"
 )
 
 func (c *Config) applyDefaults() {
@@ -104,6 +107,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("layer %s: the last layer must be linear with out = model.classes (%d); the softmax lives in the loss, not the model", last.Name, c.Model.Classes)
 	}
 	if err := c.Data.validate(in.Channels); err != nil {
+		return err
+	}
+	if err := c.Parallel.validate(); err != nil {
 		return err
 	}
 	return c.Train.validate()
@@ -220,10 +226,40 @@ func (t Train) validate() error {
 	default:
 		return fmt.Errorf("train.backend %q: want auto, cpu, ref or cuda", t.Backend)
 	}
+	if _, err := schedule.New(t.Schedule, schedule.Run{BaseLR: t.LR, Epochs: t.Epochs, StepsPerEpoch: 1}); err != nil {
+		return err
+	}
 	switch t.Precision {
 	case "", "fp32", "tf32", "bf16", "fp16":
 	default:
 		return fmt.Errorf("train.precision %q: want fp32, tf32, bf16 or fp16", t.Precision)
+	}
+	return nil
+}
+
+func (p Parallel) validate() error {
+	switch p.Mode {
+	case "", "none":
+		if len(p.Devices) > 0 {
+			return fmt.Errorf("parallel.devices needs parallel.mode: model")
+		}
+	case "model":
+		if len(p.Devices) != 2 {
+			return fmt.Errorf("parallel.devices: model parallelism takes two devices, one per tower (got %d)", len(p.Devices))
+		}
+		for _, d := range p.Devices {
+			if d == "cpu" {
+				continue
+			}
+			if n, err := strconv.Atoi(d); err != nil || n < 0 {
+				return fmt.Errorf("parallel.devices: %q is neither cpu nor a GPU ordinal", d)
+			}
+		}
+		if (p.Devices[0] == "cpu") != (p.Devices[1] == "cpu") {
+			return fmt.Errorf("parallel.devices: both towers run on CPUs or both on GPUs (got %v)", p.Devices)
+		}
+	default:
+		return fmt.Errorf("parallel.mode %q: want model or none", p.Mode)
 	}
 	return nil
 }

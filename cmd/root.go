@@ -18,7 +18,7 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(summaryCmd(), benchCmd())
+	root.AddCommand(trainCmd(), evalCmd(), predictCmd(), summaryCmd(), benchCmd(), devicesCmd())
 	return root
 }
 
@@ -66,4 +66,76 @@ func benchCmd() *cobra.Command {
 	c.Flags().IntVar(&o.Warmup, "warmup", o.Warmup, "untimed warm-up iterations")
 	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
 	return c
+}
+
+func trainCmd() *cobra.Command {
+	var o app.TrainOptions
+	c := &cobra.Command{
+		Use:   "train",
+		Short: "Train a network (default: the built-in Fashion-MNIST net)",
+		Long: `Train a network from a YAML config. Without --config it trains the built-in
+default: a small AlexNet-shaped net on Fashion-MNIST from /usr/share/datasets/fashion-mnist
+(Debian's dataset-fashion-mnist). Checkpoints (last.ckpt, best.ckpt), metrics.jsonl and
+curves.png go to --out. SIGINT or SIGTERM finishes the step, writes last.ckpt and exits
+with code 130; --resume continues from a checkpoint exactly.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return app.Train(o, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	addConfigFlags(c, &o.Config)
+	addBackendFlags(c, &o.Backend, &o.Threads, &o.Device)
+	c.Flags().StringVarP(&o.OutDir, "out", "o", "", "run folder (default: runs/<name>-<time>; with --resume, the checkpoint's folder)")
+	c.Flags().StringVar(&o.Resume, "resume", "", "continue from this checkpoint (its config unless --config is given)")
+	c.Flags().BoolVar(&o.Strict, "strict", false, "stop at an unreadable image instead of skipping it")
+	return c
+}
+
+func evalCmd() *cobra.Command {
+	var o app.EvalOptions
+	c := &cobra.Command{
+		Use:   "eval",
+		Short: "Loss, top-1 and top-5 of a checkpoint on the validation split",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return app.Eval(o, c.OutOrStdout())
+		},
+	}
+	addConfigFlags(c, &o.Config)
+	addBackendFlags(c, &o.Backend, &o.Threads, &o.Device)
+	c.Flags().StringVarP(&o.Weights, "weights", "w", "", "checkpoint to evaluate (required)")
+	c.Flags().BoolVar(&o.TenCrop, "ten-crop", false, "the paper's test: four corners and centre and their mirrors, softmax averaged")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON: top1, top5, loss (fractions) and images")
+	c.Flags().BoolVar(&o.Strict, "strict", false, "stop at an unreadable image instead of skipping it")
+	return c
+}
+
+func predictCmd() *cobra.Command {
+	o := app.PredictOptions{TopK: 5}
+	c := &cobra.Command{
+		Use:   "predict --weights CKPT IMAGE...",
+		Short: "Classify images: the top-K labels with probabilities",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Images = args
+			return app.Predict(o, c.OutOrStdout())
+		},
+	}
+	addConfigFlags(c, &o.Config)
+	addBackendFlags(c, &o.Backend, &o.Threads, &o.Device)
+	c.Flags().StringVarP(&o.Weights, "weights", "w", "", "checkpoint (required)")
+	c.Flags().IntVarP(&o.TopK, "topk", "k", o.TopK, "labels to show per image")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return c
+}
+
+func devicesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "devices",
+		Short: "List the GPUs and the CUDA, cuBLAS and cuDNN libraries found",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return app.Devices(c.OutOrStdout())
+		},
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"alexnet/configs"
 	"alexnet/internal/backend"
@@ -58,9 +59,14 @@ func (s ConfigSource) Load() (*config.Config, []byte, error) {
 	name := s.Path
 	var text []byte
 	var err error
+	ext := filepath.Ext(name)
 	switch {
 	case name == "":
 		name = configs.Default
+		text, err = configs.Get(name)
+	case !strings.ContainsRune(name, '/') && ext != ".yaml" && ext != ".yml":
+		// A bare name ("alexnet") is a built-in config, never a file that happens to
+		// share it (such as the alexnet binary itself).
 		text, err = configs.Get(name)
 	default:
 		text, err = os.ReadFile(name)

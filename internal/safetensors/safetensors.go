@@ -138,7 +138,14 @@ func Decode(r io.Reader) (*File, error) {
 		}
 		items = append(items, item{name, e})
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].e.Offsets[0] < items[j].e.Offsets[0] })
+	// Empty tensors share an offset with their neighbour; the name breaks the tie so the
+	// order does not depend on Go's map iteration.
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].e.Offsets[0] != items[j].e.Offsets[0] {
+			return items[i].e.Offsets[0] < items[j].e.Offsets[0]
+		}
+		return items[i].name < items[j].name
+	})
 	var pos int64
 	for _, it := range items {
 		e := it.e
@@ -150,8 +157,8 @@ func Decode(r io.Reader) (*File, error) {
 		if n < 0 || e.Offsets[0] != pos || e.Offsets[1]-e.Offsets[0] != int64(n)*width {
 			return nil, fmt.Errorf("safetensors: tensor %q: offsets %v do not match shape %v of %s (corrupt file)", it.name, e.Offsets, e.Shape, e.DType)
 		}
-		b := make([]byte, e.Offsets[1]-e.Offsets[0])
-		if _, err := io.ReadFull(r, b); err != nil {
+		b, err := readN(r, e.Offsets[1]-e.Offsets[0])
+		if err != nil {
 			return nil, fmt.Errorf("safetensors: tensor %q: %w", it.name, truncated(err))
 		}
 		pos = e.Offsets[1]
@@ -171,6 +178,13 @@ func Decode(r io.Reader) (*File, error) {
 			}
 		}
 		f.Tensors = append(f.Tensors, Tensor{Name: it.name, Shape: e.Shape, Data: data})
+	}
+	// The format indexes every data byte (the reference Rust reader rejects leftovers).
+	// Checking matters: a header length that is off by a few bytes can still leave
+	// parseable JSON (the padding is spaces) and would shift every value silently.
+	var one [1]byte
+	if n, _ := io.ReadFull(r, one[:]); n > 0 {
+		return nil, errors.New("safetensors: data continues after the last tensor (corrupt file)")
 	}
 	return f, nil
 }
@@ -202,6 +216,11 @@ func WriteFile(path string, tensors []Tensor, metadata map[string]string) error 
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	// CreateTemp makes the file 0600; a checkpoint is as shareable as any file os.Create makes.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
@@ -224,15 +243,47 @@ func splitPath(path string) (dir, base string) {
 	return ".", path
 }
 
+// maxElems bounds a tensor's element count so that count*8 bytes cannot overflow int64;
+// a corrupt shape such as [2^32, 2^32] would otherwise wrap to 0 and pass the offset check.
+const maxElems = math.MaxInt64 / 8
+
+// numel is the element count of shape, or -1 for a negative dimension or an
+// implausibly large product.
 func numel(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
 			return -1
 		}
+		if d != 0 && n > maxElems/d {
+			return -1
+		}
 		n *= d
 	}
 	return n
+}
+
+// readChunk is the most readN allocates before the bytes are seen to exist.
+const readChunk = 64 << 20
+
+// readN reads exactly n bytes. It grows the buffer as data arrives so that a corrupt
+// header claiming terabytes fails with "truncated" instead of exhausting memory.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	if n <= readChunk {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	b := make([]byte, 0, readChunk)
+	for int64(len(b)) < n {
+		k := min(n-int64(len(b)), readChunk)
+		start := len(b)
+		b = append(b, make([]byte, k)...)
+		if _, err := io.ReadFull(r, b[start:]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 func truncated(err error) error {

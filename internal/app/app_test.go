@@ -1,0 +1,246 @@
+package app
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/checkpoint"
+)
+
+// writeIDX writes a small Fashion-MNIST-like data set: n images per split whose class
+// is visible (a bright bar at a class-dependent row), so a few steps learn something.
+func writeIDX(t *testing.T, dir string, n int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, split := range []string{"train", "t10k"} {
+		var imgs, labels bytes.Buffer
+		binary.Write(&imgs, binary.BigEndian, []uint32{0x803, uint32(n), 28, 28})
+		binary.Write(&labels, binary.BigEndian, []uint32{0x801, uint32(n)})
+		for i := 0; i < n; i++ {
+			c := rng.IntN(10)
+			px := make([]byte, 28*28)
+			for j := range px {
+				px[j] = byte(rng.IntN(40))
+			}
+			for x := 0; x < 28; x++ {
+				px[(2+c*2)*28+x] = 250
+				px[(3+c*2)*28+x] = 250
+			}
+			imgs.Write(px)
+			labels.WriteByte(byte(c))
+		}
+		for name, b := range map[string][]byte{split + "-images-idx3-ubyte.gz": imgs.Bytes(), split + "-labels-idx1-ubyte.gz": labels.Bytes()} {
+			var z bytes.Buffer
+			zw := gzip.NewWriter(&z)
+			zw.Write(b)
+			zw.Close()
+			if err := os.WriteFile(filepath.Join(dir, name), z.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+const smallNet = `
+name: small
+model:
+  input: {channels: 1, height: 28, width: 28}
+  classes: 10
+  layers:
+    - {name: conv1, type: conv, out: 8, kernel: 5, stride: 2, pad: 2, init: kaiming}
+    - {name: relu1, type: relu}
+    - {name: norm1, type: lrn, size: 5, alpha: 0.0001, beta: 0.75, k: 2}
+    - {name: pool1, type: maxpool, kernel: 3, stride: 2}
+    - {name: conv2, type: conv, out: 8, kernel: 3, pad: 1, groups: 2, init: kaiming, bias: 0.1}
+    - {name: relu2, type: relu}
+    - {name: flatten, type: flatten}
+    - {name: fc3, type: linear, out: 32, init: kaiming}
+    - {name: relu3, type: relu}
+    - {name: drop3, type: dropout, p: 0.5}
+    - {name: fc4, type: linear, out: 10, init: xavier}
+data: {format: idx, root: ROOT, train: train, val: test, pad: 2, flip: true, mean: [0.1], std: [0.3], workers: 2}
+train: {batch_size: 16, epochs: 2, lr: 0.02, schedule: {type: step, step_size: 1, gamma: 0.5}, seed: 3}
+`
+
+func setup(t *testing.T) (dir, cfgPath string) {
+	t.Helper()
+	dir = t.TempDir()
+	data := filepath.Join(dir, "data")
+	os.Mkdir(data, 0o755)
+	writeIDX(t, data, 96)
+	cfgPath = filepath.Join(dir, "small.yaml")
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(smallNet, "ROOT", data, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfgPath
+}
+
+func backends(t *testing.T) []string {
+	var names []string
+	for _, n := range []string{"ref", "cpu"} {
+		b, err := backend.Open(n, backend.Options{})
+		if errors.Is(err, backend.ErrUnavailable) {
+			t.Logf("skipping %s: %v", n, err)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		names = append(names, n)
+	}
+	return names
+}
+
+// Two epochs straight and one epoch plus a resumed one give the same weights, bit
+// for bit, on the same backend and thread count.
+func TestResumeIsExact(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be, func(t *testing.T) {
+			dir, cfg := setup(t)
+			var out, log bytes.Buffer
+			straight := filepath.Join(dir, "straight")
+			if err := Train(TrainOptions{Config: ConfigSource{Path: cfg}, OutDir: straight, Backend: be, Threads: 2}, &out, &log); err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			split := filepath.Join(dir, "split")
+			if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: split, Backend: be, Threads: 2}, &out, &log); err != nil {
+				t.Fatal(err)
+			}
+			// The resumed run reads the checkpoint's config; epochs is raised back to 2.
+			if err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2"}}, Resume: filepath.Join(split, "last.ckpt"), Backend: be, Threads: 2}, &out, &log); err != nil {
+				t.Fatal(err)
+			}
+			a, err := checkpoint.Load(filepath.Join(straight, "last.ckpt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := checkpoint.Load(filepath.Join(split, "last.ckpt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.State.Epoch != 2 || b.State.Epoch != 2 || a.State.Step != b.State.Step {
+				t.Fatalf("epochs %d/%d steps %d/%d", a.State.Epoch, b.State.Epoch, a.State.Step, b.State.Step)
+			}
+			for i, w := range a.Weights {
+				for j := range w.Data {
+					if w.Data[j] != b.Weights[i].Data[j] {
+						t.Fatalf("%s[%d]: %v straight, %v resumed", w.Name, j, w.Data[j], b.Weights[i].Data[j])
+					}
+				}
+			}
+			if _, err := os.Stat(filepath.Join(straight, "curves.png")); err != nil {
+				t.Errorf("no plot: %v", err)
+			}
+			lines := strings.Count(readFile(t, filepath.Join(split, "metrics.jsonl")), "\n")
+			if lines != 2 {
+				t.Errorf("resumed metrics log has %d lines, want 2 (one per epoch)", lines)
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestTrainEvalPredict(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=3"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "epoch 3/3") || !strings.Contains(out.String(), "done: 3 epochs") {
+		t.Errorf("output:\n%s\n%s", log.String(), out.String())
+	}
+	out.Reset()
+	if err := Eval(EvalOptions{Weights: filepath.Join(run, "best.ckpt"), JSON: true, Backend: "cpu"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	for _, k := range []string{"top1", "top5", "loss", "images"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("eval JSON lacks %s: %s", k, out.String())
+		}
+	}
+	if r["images"].(float64) != 96 || r["top1"].(float64) < 0.3 {
+		t.Errorf("eval: %s (the bars are easy: expected well above chance)", out.String())
+	}
+
+	// predict: a real image, then each kind of bad input.
+	img := filepath.Join(dir, "bar.png")
+	m := image.NewGray(image.Rect(0, 0, 28, 28))
+	for x := 0; x < 28; x++ {
+		m.SetGray(x, 8, color.Gray{250})
+		m.SetGray(x, 9, color.Gray{250})
+	}
+	f, _ := os.Create(img)
+	png.Encode(f, m)
+	f.Close()
+	out.Reset()
+	if err := Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), TopK: 3, JSON: true, Images: []string{img}, Backend: "cpu"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var preds []ImagePrediction
+	if err := json.Unmarshal(out.Bytes(), &preds); err != nil || len(preds) != 1 || len(preds[0].Predictions) != 3 || preds[0].Image != img {
+		t.Fatalf("predict JSON %s (%v)", out.String(), err)
+	}
+	empty := filepath.Join(dir, "empty.png")
+	os.WriteFile(empty, nil, 0o644)
+	notImage := filepath.Join(dir, "notes.png")
+	os.WriteFile(notImage, []byte("hello, not a png"), 0o644)
+	data, _ := os.ReadFile(img)
+	trunc := filepath.Join(dir, "trunc.png")
+	os.WriteFile(trunc, data[:len(data)/2], 0o644)
+	for _, bad := range []string{empty, notImage, trunc, dir, filepath.Join(dir, "missing.png")} {
+		err := Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), TopK: 1, Images: []string{img, bad}, Backend: "cpu"}, &out)
+		if err == nil || Code(err) == ExitOK || !strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("predict %s: error %v (code %d)", bad, err, Code(err))
+		}
+	}
+	// A truncated checkpoint is one clear line.
+	ck, _ := os.ReadFile(filepath.Join(run, "best.ckpt"))
+	torn := filepath.Join(dir, "torn.ckpt")
+	os.WriteFile(torn, ck[:len(ck)/3], 0o644)
+	err := Eval(EvalOptions{Weights: torn, Backend: "cpu"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "torn.ckpt") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("truncated checkpoint: %v", err)
+	}
+}
+
+func TestMissingDataSaysHowToGetIt(t *testing.T) {
+	var out, log bytes.Buffer
+	err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"data.root=/nonexistent/fashion"}}, OutDir: t.TempDir(), Backend: "ref"}, &out, &log)
+	if Code(err) != ExitUnavailable || !strings.Contains(err.Error(), "data.root") {
+		t.Errorf("error %v code %d", err, Code(err))
+	}
+}
+
+func TestNonFiniteLossStops(t *testing.T) {
+	_, cfg := setup(t)
+	var out, log bytes.Buffer
+	err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.lr=1e30"}}, OutDir: t.TempDir(), Backend: "cpu"}, &out, &log)
+	if err == nil || !strings.Contains(err.Error(), "learning rate") || !strings.Contains(err.Error(), "at step") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/checkpoint"
+	"alexnet/internal/config"
+	"alexnet/internal/model"
+	"alexnet/internal/train"
+)
+
+// EvalOptions are the flags of `alexnet eval`.
+type EvalOptions struct {
+	Config  ConfigSource
+	Weights string
+	TenCrop bool
+	JSON    bool
+	Backend string
+	Threads int
+	Device  int
+	Strict  bool
+}
+
+// EvalResult is what `alexnet eval --json` prints; accuracies are fractions.
+type EvalResult struct {
+	Top1    float64 `json:"top1"`
+	Top5    float64 `json:"top5"`
+	Loss    float64 `json:"loss"`
+	Images  int     `json:"images"`
+	Skipped int     `json:"skipped"`
+	TenCrop bool    `json:"ten_crop"`
+	Split   string  `json:"split"`
+}
+
+// Eval measures a checkpoint on the config's validation split.
+func Eval(o EvalOptions, out io.Writer) error {
+	if o.Weights == "" {
+		return usage(errors.New("eval: --weights is required"))
+	}
+	c, net, b, err := openTrained(o.Config, o.Weights, o.Backend, o.Threads, o.Device, evalBatch(o))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	defer net.Close()
+	src, err := train.OpenSource(c, c.Data.Val)
+	if err != nil {
+		var missing *train.MissingDataError
+		if errors.As(err, &missing) {
+			return unavailable(err)
+		}
+		return usage(err)
+	}
+	_, evalTf := train.Transforms(c)
+	var t train.Tally
+	if o.TenCrop {
+		t, err = train.EvaluateTenCrop(context.Background(), net, src, evalTf)
+	} else {
+		l, lerr := train.NewLoader(c, src, evalTf, false, o.Strict)
+		if lerr != nil {
+			return usage(lerr)
+		}
+		t, err = train.Evaluate(context.Background(), net, l)
+	}
+	if err != nil {
+		return err
+	}
+	r := EvalResult{Top1: t.Top1Acc(), Top5: t.Top5Acc(), Loss: t.Loss(), Images: t.Images, Skipped: t.Skipped,
+		TenCrop: o.TenCrop, Split: c.Data.Val}
+	if o.JSON {
+		return json.NewEncoder(out).Encode(r)
+	}
+	how := "centre crop"
+	if o.TenCrop {
+		how = "ten crops"
+	}
+	fmt.Fprintf(out, "%s (%s): %d images, top-1 %.2f%% (error %.2f%%), top-5 %.2f%% (error %.2f%%), loss %.4f\n",
+		c.Data.Val, how, r.Images, 100*r.Top1, 100*(1-r.Top1), 100*r.Top5, 100*(1-r.Top5), r.Loss)
+	if r.Skipped > 0 {
+		fmt.Fprintf(out, "%d unreadable images skipped\n", r.Skipped)
+	}
+	return nil
+}
+
+func evalBatch(o EvalOptions) int {
+	if o.TenCrop {
+		return 10
+	}
+	return 0
+}
+
+// openTrained loads a checkpoint, its config (unless one is given) and builds the
+// network on a backend with the checkpoint's weights. batch 0 means the config's.
+func openTrained(src ConfigSource, weights, backendName string, threads, device, batch int) (*config.Config, *model.Network, backend.Backend, error) {
+	ck, err := loadCheckpoint(weights)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := configFor(src, ck)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	net, b, err := buildTrained(c, ck, weights, backendName, threads, device, batch)
+	return c, net, b, err
+}
+
+// buildTrained builds c's network on a backend and loads the checkpoint's weights.
+func buildTrained(c *config.Config, ck *checkpoint.Checkpoint, weights, backendName string, threads, device, batch int) (*model.Network, backend.Backend, error) {
+	b, err := openBackend(backendName, c.Train.Backend, threads, device)
+	if err != nil {
+		return nil, nil, err
+	}
+	if batch == 0 {
+		batch = c.Train.BatchSize
+	}
+	net, err := model.New(c.Model, b, batch)
+	if err != nil {
+		b.Close()
+		return nil, nil, usage(err)
+	}
+	if err := net.LoadWeights(ck.Weights); err != nil {
+		net.Close()
+		b.Close()
+		return nil, nil, usage(fmt.Errorf("%s: %w", weights, err))
+	}
+	return net, b, nil
+}

@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"alexnet/internal/checkpoint"
+	"alexnet/internal/config"
+	"alexnet/internal/model"
+	"alexnet/internal/train"
+)
+
+// TrainOptions are the flags of `alexnet train`.
+type TrainOptions struct {
+	Config  ConfigSource
+	OutDir  string
+	Resume  string
+	Backend string
+	Threads int
+	Device  int
+	Strict  bool
+}
+
+// Train runs a training; it prints progress to errOut and the outcome to out.
+func Train(o TrainOptions, out, errOut io.Writer) error {
+	var resume *checkpoint.Checkpoint
+	var c *config.Config
+	var err error
+	if o.Resume != "" {
+		if resume, err = loadCheckpoint(o.Resume); err != nil {
+			return err
+		}
+		if c, err = configFor(o.Config, resume); err != nil {
+			return err
+		}
+		if o.OutDir == "" {
+			o.OutDir = filepath.Dir(o.Resume)
+		}
+	} else if c, _, err = o.Config.Load(); err != nil {
+		return err
+	}
+	if o.OutDir == "" {
+		name := c.Name
+		if name == "" {
+			name = "run"
+		}
+		o.OutDir = filepath.Join("runs", name+"-"+time.Now().Format("20060102-150405"))
+	}
+	b, err := openBackend(o.Backend, c.Train.Backend, o.Threads, o.Device)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, _ := model.Summarize(c.Name, c.Model, c.Train.BatchSize)
+	fmt.Fprintf(errOut, "training %s (%s parameters) on %s, batch %d, %d epochs, into %s\n",
+		c.Name, model.Comma(int64(s.Totals.Params)), b.Name(), c.Train.BatchSize, c.Train.Epochs, o.OutDir)
+	res, err := train.Run(ctx, train.Options{Config: c, Backend: b, OutDir: o.OutDir, Resume: resume,
+		Strict: o.Strict, Log: errOut})
+	var missing *train.MissingDataError
+	var nonFinite *train.NonFiniteError
+	switch {
+	case errors.Is(err, train.ErrInterrupted):
+		return &ExitErr{Code: ExitInterrupted, Err: fmt.Errorf("interrupted after %d steps; checkpoint written; resume with: alexnet train --resume %s", res.Steps, res.LastPath)}
+	case errors.As(err, &missing):
+		return unavailable(err)
+	case errors.As(err, &nonFinite):
+		return err
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(out, "done: %d epochs, %d steps in %s; validation top-1 %.2f%% top-5 %.2f%% loss %.4f; best top-1 %.2f%% (epoch %d)\n",
+		res.Epochs, res.Steps, time.Duration(res.Seconds*float64(time.Second)).Round(time.Second),
+		100*res.Val.Top1Acc(), 100*res.Val.Top5Acc(), res.Val.Loss(), 100*res.Best, res.BestEpoch)
+	fmt.Fprintf(out, "checkpoints: %s, %s; log: %s; plot: %s\n", res.BestPath, res.LastPath,
+		filepath.Join(o.OutDir, "metrics.jsonl"), filepath.Join(o.OutDir, "curves.png"))
+	return nil
+}
+
+func loadCheckpoint(path string) (*checkpoint.Checkpoint, error) {
+	ck, err := checkpoint.Load(path)
+	if err != nil {
+		if errors.Is(err, checkpoint.ErrNotExist) {
+			return nil, usage(err)
+		}
+		return nil, usage(err)
+	}
+	return ck, nil
+}
+
+// configFor is the config a checkpoint was trained with, unless one is given; --set
+// overrides apply to either.
+func configFor(src ConfigSource, ck *checkpoint.Checkpoint) (*config.Config, error) {
+	if src.Path != "" {
+		c, _, err := src.Load()
+		return c, err
+	}
+	c, err := config.Load("the checkpoint's config", []byte(ck.State.Config), src.Sets)
+	if err != nil {
+		return nil, usage(err)
+	}
+	return c, nil
+}

@@ -1,0 +1,645 @@
+package cudnn
+
+/*
+#include "axwrap.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"alexnet/internal/backend"
+)
+
+func init() {
+	backend.Register("cuda", func(o backend.Options) (backend.Backend, error) {
+		cfg, err := ConfigFromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		b, err := Open(o, cfg)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return b, nil
+	})
+}
+
+// Config holds the GPU-specific choices backend.Options has no room for.
+type Config struct {
+	// TF32 lets convolutions and GEMMs use TF32 tensor cores (Ampere and newer):
+	// several times faster, with a 10-bit mantissa in the products. Off, cuDNN is held
+	// to FMA math (CUDNN_FMA_MATH) and cuBLAS to its default fp32 math.
+	TF32 bool
+	// WorkspaceLimit caps the scratch memory of one convolution algorithm, in bytes;
+	// 0 means DefaultWorkspaceLimit.
+	WorkspaceLimit int64
+	// Heuristic picks convolution algorithms from cuDNN's heuristics
+	// (cudnnGet*Algorithm_v7) instead of timing them (cudnnFind*AlgorithmEx), which
+	// makes building ops faster and the choice less good.
+	Heuristic bool
+}
+
+// DefaultWorkspaceLimit is the default Config.WorkspaceLimit.
+const DefaultWorkspaceLimit = 512 << 20
+
+// ConfigFromEnv reads ALEXNET_CUDA_TF32 (1/true to allow TF32),
+// ALEXNET_CUDA_WORKSPACE_MB and ALEXNET_CUDNN_ALGO (find or heuristic).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	if v := getenv("ALEXNET_CUDA_TF32"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, fmt.Errorf("ALEXNET_CUDA_TF32=%q: want true or false", v)
+		}
+		c.TF32 = b
+	}
+	if v := getenv("ALEXNET_CUDA_WORKSPACE_MB"); v != "" {
+		mb, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || mb < 0 || mb > 1<<20 {
+			return c, fmt.Errorf("ALEXNET_CUDA_WORKSPACE_MB=%q: want a number of MiB between 0 and %d", v, 1<<20)
+		}
+		c.WorkspaceLimit = mb << 20
+		if mb == 0 {
+			c.WorkspaceLimit = -1 // explicitly none
+		}
+	}
+	switch v := strings.ToLower(getenv("ALEXNET_CUDNN_ALGO")); v {
+	case "", "find":
+	case "heuristic":
+		c.Heuristic = true
+	default:
+		return c, fmt.Errorf("ALEXNET_CUDNN_ALGO=%q: want find or heuristic", v)
+	}
+	return c, nil
+}
+
+func (c Config) workspaceLimit() int64 {
+	switch {
+	case c.WorkspaceLimit < 0:
+		return 0
+	case c.WorkspaceLimit == 0:
+		return DefaultWorkspaceLimit
+	}
+	return c.WorkspaceLimit
+}
+
+// Backend runs backend.Backend on one GPU: one stream, with the cuDNN and cuBLAS
+// handles and the NVRTC kernels bound to it, so all work is ordered on that stream
+// and Sync waits for it. A Backend is meant for one goroutine at a time (Memory
+// excepted).
+type Backend struct {
+	cfg    Config
+	dev    int
+	cudev  C.CUdevice
+	ctx    C.CUcontext
+	ctxSet bool   // the primary context is retained
+	cc     int    // compute capability, 10*major + minor
+	gen    uint64 // unique per Open, for the per-thread binding cache
+	stream C.cudaStream_t
+	dnn    C.cudnnHandle_t
+	blas   C.cublasHandle_t
+	kern   *kernels
+	relu   C.cudnnActivationDescriptor_t
+	flat   map[int]C.cudnnTensorDescriptor_t // [1, 1, 1, n] descriptors for elementwise ops
+
+	// destroy undoes, at Close, what ops created (cuDNN descriptors), newest last.
+	destroy []func() error
+
+	// Device memory the backend owns besides buffers: the convolution workspace
+	// (shared by all ops, grown to the largest need), and softmax scratch.
+	ws        devPtr
+	wsBytes   int64
+	labels    devPtr // int32
+	labelsCap int
+	losses    devPtr // float64
+	lossesCap int
+
+	mu     sync.Mutex // guards the fields below (Memory may be called from anywhere)
+	live   map[*buffer]struct{}
+	inUse  int64
+	peak   int64
+	late   error // a failure of Free, which cannot return one; reported by Sync and Close
+	closed bool
+}
+
+// openCount numbers the backends opened, for Backend.gen.
+var openCount atomic.Uint64
+
+// buffer is device memory of n float32.
+type buffer struct {
+	b   *Backend
+	ptr devPtr
+	n   int
+}
+
+func (x *buffer) Len() int { return x.n }
+
+// Open opens device o.Device. It fails with an error wrapping backend.ErrUnavailable
+// when the libraries, the driver or a GPU is missing.
+func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
+	if _, err := Load(); err != nil {
+		return nil, err
+	}
+	if err := cuInit(); err != nil {
+		return nil, unavailablef(err, "cuda: no usable NVIDIA GPU or driver")
+	}
+	n, err := cuDeviceGetCount()
+	if err != nil {
+		return nil, unavailablef(err, "cuda: cannot count GPUs")
+	}
+	if n == 0 {
+		return nil, unavailablef(nil, "cuda: the driver reports no GPU")
+	}
+	if o.Device < 0 || o.Device >= n {
+		return nil, fmt.Errorf("cuda: no GPU %d (this machine has %d, numbered from 0)", o.Device, n)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b := &Backend{cfg: cfg, dev: o.Device, gen: openCount.Add(1), flat: map[int]C.cudnnTensorDescriptor_t{}, live: map[*buffer]struct{}{}}
+	defer func() {
+		if err != nil {
+			b.teardown()
+			err = fmt.Errorf("cuda: open GPU %d: %w", o.Device, err)
+		}
+	}()
+	if b.cudev, err = cuDeviceGet(o.Device); err != nil {
+		return nil, err
+	}
+	major, err := cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, b.cudev)
+	if err != nil {
+		return nil, err
+	}
+	minor, err := cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, b.cudev)
+	if err != nil {
+		return nil, err
+	}
+	b.cc = 10*major + minor
+	// The runtime, cuDNN and cuBLAS all work in the device's primary context; the
+	// driver API (module loading, kernel launches) needs it current too.
+	if b.ctx, err = cuDevicePrimaryCtxRetain(b.cudev); err != nil {
+		return nil, err
+	}
+	b.ctxSet = true
+	if err = b.bind(); err != nil {
+		return nil, err
+	}
+	if b.stream, err = cudaStreamCreateNonBlocking(); err != nil {
+		return nil, err
+	}
+	if b.dnn, err = cudnnCreate(); err != nil {
+		return nil, err
+	}
+	if err = cudnnSetStream(b.dnn, b.stream); err != nil {
+		return nil, err
+	}
+	if b.blas, err = cublasCreate(); err != nil {
+		return nil, err
+	}
+	if err = cublasSetStream(b.blas, b.stream); err != nil {
+		return nil, err
+	}
+	mode := C.int(C.AX_CUBLAS_DEFAULT_MATH)
+	if cfg.TF32 {
+		mode = C.AX_CUBLAS_TF32_TENSOR_OP_MATH
+	}
+	if err = cublasSetMathMode(b.blas, mode); err != nil {
+		return nil, err
+	}
+	if b.kern, err = loadKernels(b.cc); err != nil {
+		return nil, err
+	}
+	if b.relu, err = cudnnCreateActivationDescriptor(); err != nil {
+		return nil, err
+	}
+	if err = cudnnSetActivationDescriptorReLU(b.relu); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) Name() string { return "cuda" }
+
+// bind makes the calling OS thread work on this backend's device and context. CUDA
+// keeps both per thread and Go moves goroutines between threads, so every entry
+// point locks its goroutine to its thread and binds it (a no-op after the first time
+// on a thread).
+func (b *Backend) bind() error {
+	if isBound(b.dev, b.ctx, b.gen) {
+		return nil
+	}
+	if err := cuCtxSetCurrent(b.ctx); err != nil {
+		return err
+	}
+	if err := cudaSetDevice(b.dev); err != nil {
+		return err
+	}
+	markBound(b.dev, b.ctx, b.gen)
+	return nil
+}
+
+// enter starts a call into the libraries: it fails on a closed backend, otherwise
+// locks the goroutine to its thread and binds it. Call the returned func when done.
+func (b *Backend) enter(op string) (func(), error) {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("cuda %s: the backend is closed", op)
+	}
+	runtime.LockOSThread()
+	if err := b.bind(); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("cuda %s: %w", op, err)
+	}
+	return runtime.UnlockOSThread, nil
+}
+
+// malloc allocates device memory and counts it in Memory.
+func (b *Backend) malloc(bytes int64) (devPtr, error) {
+	if bytes == 0 {
+		return 0, nil
+	}
+	p, err := cudaMalloc(bytes)
+	if err != nil {
+		return 0, err
+	}
+	b.account(bytes)
+	return p, nil
+}
+
+func (b *Backend) mfree(p devPtr, bytes int64) error {
+	if p == 0 {
+		return nil
+	}
+	b.account(-bytes)
+	return cudaFree(p)
+}
+
+func (b *Backend) account(bytes int64) {
+	b.mu.Lock()
+	b.inUse += bytes
+	b.peak = max(b.peak, b.inUse)
+	b.mu.Unlock()
+}
+
+// maxElems keeps a buffer's byte size and cuDNN's int dimensions in range.
+const maxElems = math.MaxInt32
+
+func (b *Backend) Alloc(n int) (backend.Buffer, error) {
+	if n < 0 || n > maxElems {
+		return nil, fmt.Errorf("cuda: alloc of %d float32 is out of range (0..%d)", n, maxElems)
+	}
+	done, err := b.enter("alloc")
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	p, err := b.malloc(4 * int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("cuda: alloc of %d float32 (%d MiB): %w", n, (4*int64(n))>>20, err)
+	}
+	if n > 0 {
+		if err := cudaMemsetAsync(p, 0, 4*int64(n), b.stream); err != nil {
+			b.mfree(p, 4*int64(n))
+			return nil, fmt.Errorf("cuda: alloc: zero-fill: %w", err)
+		}
+	}
+	x := &buffer{b: b, ptr: p, n: n}
+	b.mu.Lock()
+	b.live[x] = struct{}{}
+	b.mu.Unlock()
+	return x, nil
+}
+
+// Free releases x. Freeing a buffer twice, or one of another backend, does nothing;
+// a freed buffer has length 0, so using it later is an error. A failure of cudaFree
+// (a sticky error from an earlier kernel, usually) is returned by the next Sync.
+func (b *Backend) Free(x backend.Buffer) {
+	buf, ok := x.(*buffer)
+	if !ok || buf == nil || buf.b != b {
+		return
+	}
+	b.mu.Lock()
+	_, live := b.live[buf]
+	delete(b.live, buf)
+	closed := b.closed
+	b.mu.Unlock()
+	if !live || closed {
+		return
+	}
+	done, err := b.enter("free")
+	if err == nil {
+		err = b.mfree(buf.ptr, 4*int64(buf.n))
+		done()
+	}
+	buf.ptr, buf.n = 0, 0
+	if err != nil {
+		b.mu.Lock()
+		if b.late == nil {
+			b.late = fmt.Errorf("cuda free: %w", err)
+		}
+		b.mu.Unlock()
+	}
+}
+
+func (b *Backend) Memory() backend.MemStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return backend.MemStats{InUse: b.inUse, Peak: b.peak}
+}
+
+// args unpacks the buffer arguments of one call, keeping the first error, as
+// internal/ref's checker does.
+type args struct {
+	b   *Backend
+	op  string
+	err error
+}
+
+func (b *Backend) args(op string) *args { return &args{b: b, op: op} }
+
+// any returns x's device pointer and length, whatever the length.
+func (a *args) any(x backend.Buffer, name string) (devPtr, int) {
+	if a.err != nil {
+		return 0, 0
+	}
+	buf, ok := x.(*buffer)
+	switch {
+	case x == nil || (ok && buf == nil):
+		a.err = fmt.Errorf("cuda %s: %s is nil", a.op, name)
+	case !ok:
+		a.err = fmt.Errorf("cuda %s: %s is a %T, not a cuda buffer", a.op, name, x)
+	case buf.b != a.b:
+		a.err = fmt.Errorf("cuda %s: %s belongs to another cuda backend", a.op, name)
+	default:
+		return buf.ptr, buf.n
+	}
+	return 0, 0
+}
+
+// get returns x's device pointer; x must hold exactly n values.
+func (a *args) get(x backend.Buffer, n int, name string) devPtr {
+	p, got := a.any(x, name)
+	if a.err == nil && got != n {
+		a.err = fmt.Errorf("cuda %s: %s holds %d values, want %d", a.op, name, got, n)
+		if got == 0 {
+			a.err = fmt.Errorf("%w (freed?)", a.err)
+		}
+		return 0
+	}
+	return p
+}
+
+func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
+	a := b.args("upload")
+	p := a.get(dst, len(src), "dst")
+	if a.err != nil {
+		return a.err
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	done, err := b.enter(a.op)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := cudaMemcpyHtoDSync(p, unsafe.Pointer(&src[0]), 4*int64(len(src)), b.stream); err != nil {
+		return fmt.Errorf("cuda upload: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) Download(dst []float32, src backend.Buffer) error {
+	a := b.args("download")
+	p := a.get(src, len(dst), "src")
+	if a.err != nil {
+		return a.err
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	done, err := b.enter(a.op)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := cudaMemcpyDtoHSync(unsafe.Pointer(&dst[0]), p, 4*int64(len(dst)), b.stream); err != nil {
+		return fmt.Errorf("cuda download: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) Copy(dst, src backend.Buffer) error {
+	a := b.args("copy")
+	s, n := a.any(src, "src")
+	d := a.get(dst, n, "dst")
+	if a.err != nil {
+		return a.err
+	}
+	if n == 0 || s == d {
+		return nil
+	}
+	done, err := b.enter(a.op)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := cudaMemcpyDtoD(d, s, 4*int64(n), b.stream); err != nil {
+		return fmt.Errorf("cuda copy: %w", err)
+	}
+	return nil
+}
+
+func (b *Backend) Zero(x backend.Buffer) error {
+	a := b.args("zero")
+	p, n := a.any(x, "buffer")
+	if a.err != nil {
+		return a.err
+	}
+	if n == 0 {
+		return nil
+	}
+	done, err := b.enter(a.op)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := cudaMemsetAsync(p, 0, 4*int64(n), b.stream); err != nil {
+		return fmt.Errorf("cuda zero: %w", err)
+	}
+	return nil
+}
+
+// Sync waits for the stream. Kernel faults surface here (or at the next copy to
+// the host), since launches are asynchronous.
+func (b *Backend) Sync() error {
+	done, err := b.enter("sync")
+	if err != nil {
+		return err
+	}
+	defer done()
+	b.mu.Lock()
+	late := b.late
+	b.late = nil
+	b.mu.Unlock()
+	if err := cudaStreamSynchronize(b.stream); err != nil {
+		return fmt.Errorf("cuda sync: %w", err)
+	}
+	return late
+}
+
+// Close frees every buffer still allocated and the backend's handles. Buffers and
+// ops of a closed backend must not be used again; their calls return an error.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var errs []error
+	if err := b.bind(); err != nil {
+		errs = append(errs, err)
+	} else if err := cudaStreamSynchronize(b.stream); err != nil {
+		errs = append(errs, err)
+	}
+	b.mu.Lock()
+	bufs := make([]*buffer, 0, len(b.live))
+	for x := range b.live {
+		bufs = append(bufs, x)
+	}
+	b.live = map[*buffer]struct{}{}
+	if b.late != nil {
+		errs = append(errs, b.late)
+	}
+	b.closed = true
+	b.mu.Unlock()
+	for _, x := range bufs {
+		if err := b.mfree(x.ptr, 4*int64(x.n)); err != nil {
+			errs = append(errs, err)
+		}
+		x.ptr, x.n = 0, 0
+	}
+	errs = append(errs, b.teardown()...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cuda close: %w", err)
+	}
+	return nil
+}
+
+// teardown releases what Open and the ops created, tolerating a half-built backend
+// (Open calls it on failure), and returns every error met on the way.
+func (b *Backend) teardown() []error {
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := len(b.destroy) - 1; i >= 0; i-- {
+		keep(b.destroy[i]())
+	}
+	b.destroy = nil
+	for n, d := range b.flat {
+		keep(cudnnDestroyTensorDescriptor(d))
+		delete(b.flat, n)
+	}
+	keep(b.mfree(b.ws, b.wsBytes))
+	keep(b.mfree(b.labels, 4*int64(b.labelsCap)))
+	keep(b.mfree(b.losses, 8*int64(b.lossesCap)))
+	b.ws, b.wsBytes, b.labels, b.labelsCap, b.losses, b.lossesCap = 0, 0, 0, 0, 0, 0
+	if b.relu != nil {
+		keep(cudnnDestroyActivationDescriptor(b.relu))
+		b.relu = nil
+	}
+	if b.kern != nil {
+		keep(b.kern.unload())
+		b.kern = nil
+	}
+	if b.blas != nil {
+		keep(cublasDestroy(b.blas))
+		b.blas = nil
+	}
+	if b.dnn != nil {
+		keep(cudnnDestroy(b.dnn))
+		b.dnn = nil
+	}
+	if b.stream != nil {
+		keep(cudaStreamDestroy(b.stream))
+		b.stream = nil
+	}
+	if b.ctxSet {
+		keep(cuDevicePrimaryCtxRelease(b.cudev))
+		b.ctxSet = false
+	}
+	return errs
+}
+
+// onClose registers the destruction of something an op created.
+func (b *Backend) onClose(f func() error) { b.destroy = append(b.destroy, f) }
+
+// tensorDesc creates an NCHW float32 descriptor destroyed at Close.
+func (b *Backend) tensorDesc(n, c, h, w int) (C.cudnnTensorDescriptor_t, error) {
+	d, err := cudnnCreateTensorDescriptor()
+	if err != nil {
+		return nil, err
+	}
+	b.onClose(func() error { return cudnnDestroyTensorDescriptor(d) })
+	return d, cudnnSetTensor4dDescriptor(d, n, c, h, w)
+}
+
+// flatDesc is a [1, 1, 1, n] descriptor for elementwise ops on n values, cached.
+func (b *Backend) flatDesc(n int) (C.cudnnTensorDescriptor_t, error) {
+	if d, ok := b.flat[n]; ok {
+		return d, nil
+	}
+	d, err := cudnnCreateTensorDescriptor()
+	if err != nil {
+		return nil, err
+	}
+	if err := cudnnSetTensor4dDescriptor(d, 1, 1, 1, n); err != nil {
+		cudnnDestroyTensorDescriptor(d)
+		return nil, err
+	}
+	b.flat[n] = d
+	return d, nil
+}
+
+// workspace returns the shared convolution workspace, grown to at least bytes.
+// Growing frees the old one first; cudaFree waits for the work that may use it.
+func (b *Backend) workspace(bytes int64) (devPtr, error) {
+	if bytes <= b.wsBytes {
+		return b.ws, nil
+	}
+	if err := b.mfree(b.ws, b.wsBytes); err != nil {
+		return 0, err
+	}
+	b.ws, b.wsBytes = 0, 0
+	p, err := b.malloc(bytes)
+	if err != nil {
+		return 0, fmt.Errorf("workspace of %d MiB: %w", bytes>>20, err)
+	}
+	b.ws, b.wsBytes = p, bytes
+	return p, nil
+}
+
+// checkTensor refuses shapes beyond what cuDNN's legacy API (int sizes) handles.
+func checkTensor(op string, s backend.Shape) error {
+	if int64(s.N)*int64(s.C)*int64(s.H)*int64(s.W) > maxElems {
+		return fmt.Errorf("cuda %s: tensor %v has more than %d elements", op, s, maxElems)
+	}
+	return nil
+}

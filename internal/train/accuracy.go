@@ -1,0 +1,111 @@
+package train
+
+import (
+	"math"
+	"sort"
+)
+
+// Tally accumulates loss and top-1/top-5 hits over batches.
+type Tally struct {
+	Images  int
+	LossSum float64 // sum over images of their loss
+	Top1    int
+	Top5    int
+	Skipped int
+}
+
+// Add counts a batch of n rows of c logits with their labels and mean loss.
+func (t *Tally) Add(logits []float32, labels []int32, c int, meanLoss float64) {
+	n := len(labels)
+	for i := 0; i < n; i++ {
+		row := logits[i*c : (i+1)*c]
+		r := rank(row, int(labels[i]))
+		if r < 1 {
+			t.Top1++
+		}
+		if r < 5 {
+			t.Top5++
+		}
+	}
+	t.Images += n
+	t.LossSum += meanLoss * float64(n)
+}
+
+// Loss, Top1 and Top5 are means over the images counted (fractions in [0, 1]).
+func (t *Tally) Loss() float64    { return t.LossSum / math.Max(1, float64(t.Images)) }
+func (t *Tally) Top1Acc() float64 { return float64(t.Top1) / math.Max(1, float64(t.Images)) }
+func (t *Tally) Top5Acc() float64 { return float64(t.Top5) / math.Max(1, float64(t.Images)) }
+
+// rank is the number of classes scoring strictly higher than label, so ties count
+// in the label's favour, as torch.topk's usual use does for distinct scores.
+func rank(row []float32, label int) int {
+	v := row[label]
+	r := 0
+	for j, x := range row {
+		if j != label && x > v {
+			r++
+		}
+	}
+	return r
+}
+
+// Prediction is one class and its probability.
+type Prediction struct {
+	Index       int     `json:"index"`
+	Label       string  `json:"label"`
+	Probability float64 `json:"probability"`
+}
+
+// Softmax turns a row of logits into probabilities (stable: the max is subtracted).
+func Softmax(row []float32) []float64 {
+	m := math.Inf(-1)
+	for _, x := range row {
+		m = math.Max(m, float64(x))
+	}
+	p := make([]float64, len(row))
+	var s float64
+	for i, x := range row {
+		p[i] = math.Exp(float64(x) - m)
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p
+}
+
+// TopK returns the k most probable classes of probs, most probable first.
+func TopK(probs []float64, k int, classes []string) []Prediction {
+	idx := make([]int, len(probs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	k = min(k, len(idx))
+	out := make([]Prediction, k)
+	for i := 0; i < k; i++ {
+		label := ""
+		if idx[i] < len(classes) {
+			label = classes[idx[i]]
+		}
+		out[i] = Prediction{Index: idx[i], Label: label, Probability: probs[idx[i]]}
+	}
+	return out
+}
+
+// AddProbs counts one image from its class probabilities (the loss is -log p).
+func (t *Tally) AddProbs(probs []float64, label int32) {
+	row := make([]float32, len(probs))
+	for i, p := range probs {
+		row[i] = float32(p)
+	}
+	r := rank(row, int(label))
+	if r < 1 {
+		t.Top1++
+	}
+	if r < 5 {
+		t.Top5++
+	}
+	t.Images++
+	t.LossSum += -math.Log(math.Max(probs[label], 1e-45))
+}

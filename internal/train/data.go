@@ -1,0 +1,83 @@
+package train
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"alexnet/internal/config"
+	"alexnet/internal/dataset"
+)
+
+// MissingDataError says a data set is not where the config points, and how to get it.
+type MissingDataError struct {
+	Root string
+	Hint string
+	Err  error
+}
+
+func (e *MissingDataError) Error() string {
+	return fmt.Sprintf("data not found at %s (%v); %s", e.Root, e.Err, e.Hint)
+}
+func (e *MissingDataError) Unwrap() error { return e.Err }
+
+// OpenSource opens the named split of the configured data set.
+func OpenSource(c *config.Config, split string) (dataset.Source, error) {
+	d := c.Data
+	if d.Format != "synthetic" {
+		if _, err := os.Stat(d.Root); err != nil {
+			hint := "set data.root (--set data.root=DIR) to the data set's folder"
+			if d.Format == "idx" && filepath.Clean(d.Root) == "/usr/share/datasets/fashion-mnist" {
+				hint = "install it with `sudo apt-get install dataset-fashion-mnist`, or " + hint
+			}
+			return nil, &MissingDataError{Root: d.Root, Hint: hint, Err: err}
+		}
+	}
+	labels := d.Labels
+	if labels != "" && !filepath.IsAbs(labels) {
+		labels = filepath.Join(d.Root, labels)
+		if _, err := os.Stat(labels); err != nil {
+			labels = "" // the labels file is optional: folder names serve as class names
+		}
+	}
+	n := d.Samples
+	if n == 0 {
+		n = 1024
+	}
+	in := c.Model.Input
+	return dataset.Open(dataset.Config{
+		Kind: d.Format, Root: d.Root, Split: split, LabelsFile: labels, Channels: in.Channels,
+		Len: n, Height: in.Height, Width: in.Width, NumClasses: c.Model.Classes, Seed: c.Train.Seed,
+	})
+}
+
+// Transforms are the training (random) and evaluation transforms of the config.
+func Transforms(c *config.Config) (trainTf, evalTf dataset.Transform) {
+	d := c.Data
+	f32 := func(v []float64) []float32 {
+		out := make([]float32, len(v))
+		for i, x := range v {
+			out[i] = float32(x)
+		}
+		return out
+	}
+	tf := dataset.Transform{Resize: d.Resize, Crop: d.Crop, Pad: d.Pad, RandomCrop: true, Flip: d.Flip,
+		Lighting: d.Lighting, Mean: f32(d.Mean), Std: f32(d.Std)}
+	return tf, tf.Eval()
+}
+
+// NewLoader builds a loader over src for the config's batches.
+func NewLoader(c *config.Config, src dataset.Source, tf dataset.Transform, shuffle, strict bool) (*dataset.Loader, error) {
+	if src.Channels() != c.Model.Input.Channels {
+		return nil, fmt.Errorf("data has %d channels, model.input.channels is %d", src.Channels(), c.Model.Input.Channels)
+	}
+	l, err := dataset.NewLoader(src, tf, dataset.LoaderConfig{BatchSize: c.Train.BatchSize, Shuffle: shuffle,
+		Seed: c.Train.Seed, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch, Strict: strict})
+	if err != nil {
+		return nil, err
+	}
+	if _, h, w := l.Shape(); h != c.Model.Input.Height || w != c.Model.Input.Width {
+		return nil, fmt.Errorf("the transform gives %dx%d images, model.input is %dx%d (check data.crop and data.resize)", h, w, c.Model.Input.Height, c.Model.Input.Width)
+	}
+	return l, nil
+}

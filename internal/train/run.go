@@ -1,0 +1,303 @@
+// Package train is the training loop: SGD over the loader's batches, the learning-rate
+// schedule, validation each epoch, the metrics log and plot, checkpoints, resume, and
+// stopping cleanly on a signal or a non-finite loss.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/checkpoint"
+	"alexnet/internal/config"
+	"alexnet/internal/dataset"
+	"alexnet/internal/metrics"
+	"alexnet/internal/model"
+	"alexnet/internal/plot"
+	"alexnet/internal/progress"
+	"alexnet/internal/schedule"
+)
+
+// Options are what a training run needs besides its config.
+type Options struct {
+	Config   *config.Config
+	Backend  backend.Backend
+	OutDir   string
+	Resume   *checkpoint.Checkpoint // nil: a fresh run
+	Strict   bool                   // an unreadable image stops the run
+	Log      io.Writer              // epoch summaries and warnings
+	Progress progress.Mode          // Auto: a bar on a terminal, plain periodic lines otherwise
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Epochs      int // completed epochs
+	Steps       int64
+	Val         Tally
+	Best        float64
+	BestEpoch   int
+	Seconds     float64
+	LastPath    string
+	BestPath    string
+	Interrupted bool
+}
+
+// ErrInterrupted is returned when a signal stopped the run after a checkpoint.
+var ErrInterrupted = errors.New("training interrupted")
+
+// NonFiniteError reports a NaN or Inf loss.
+type NonFiniteError struct {
+	Step int64
+	Loss float64
+	LR   float64
+	Last string // the last good checkpoint, if any
+}
+
+func (e *NonFiniteError) Error() string {
+	msg := fmt.Sprintf("loss became %v at step %d: the learning rate (%g) is probably too high for this network and batch; lower train.lr", e.Loss, e.Step, e.LR)
+	if e.Last != "" {
+		msg += "; the last good checkpoint is " + e.Last
+	}
+	return msg
+}
+
+const batchesDoneKey = "batches_done" // checkpoint Extra: batches of the unfinished epoch
+
+// Run trains until the configured epochs are done or ctx is cancelled (then it
+// finishes the step, writes last.ckpt and returns ErrInterrupted).
+func Run(ctx context.Context, o Options) (*Result, error) {
+	c := o.Config
+	start := time.Now()
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	trainSrc, err := OpenSource(c, c.Data.Train)
+	if err != nil {
+		return nil, err
+	}
+	valSrc, err := OpenSource(c, c.Data.Val)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(trainSrc.Classes()); n != c.Model.Classes {
+		return nil, fmt.Errorf("the training data has %d classes, model.classes is %d", n, c.Model.Classes)
+	}
+	trainTf, evalTf := Transforms(c)
+	trainL, err := NewLoader(c, trainSrc, trainTf, true, o.Strict)
+	if err != nil {
+		return nil, err
+	}
+	valL, err := NewLoader(c, valSrc, evalTf, false, o.Strict)
+	if err != nil {
+		return nil, err
+	}
+	net, err := model.New(c.Model, o.Backend, c.Train.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+
+	stepsPerEpoch := int64(trainL.NumBatches())
+	if c.Train.MaxSteps > 0 {
+		stepsPerEpoch = min(stepsPerEpoch, int64(c.Train.MaxSteps))
+	}
+	sched, err := schedule.New(c.Train.Schedule, schedule.Run{BaseLR: c.Train.LR, Epochs: c.Train.Epochs, StepsPerEpoch: stepsPerEpoch})
+	if err != nil {
+		return nil, err
+	}
+	cfgYAML, err := c.YAML()
+	if err != nil {
+		return nil, err
+	}
+	st := checkpoint.State{Config: string(cfgYAML), Classes: trainSrc.Classes(), Seed: uint64(c.Train.Seed),
+		Backend: o.Backend.Name(), Threads: 0}
+	skipBatches := 0
+	if o.Resume != nil {
+		if err := net.LoadWeights(o.Resume.Weights); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		if err := net.LoadMomentum(o.Resume.Momentum); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		if len(o.Resume.State.Schedule) > 0 {
+			if err := sched.Restore(o.Resume.State.Schedule); err != nil {
+				return nil, fmt.Errorf("resume: %w", err)
+			}
+		}
+		rs := o.Resume.State
+		st.Epoch, st.Step, st.Best, st.BestEpoch = rs.Epoch, rs.Step, rs.Best, rs.BestEpoch
+		if v, ok := rs.Extra[batchesDoneKey]; ok {
+			skipBatches, _ = strconv.Atoi(v)
+		}
+	} else if err := net.Init(uint64(c.Train.Seed)); err != nil {
+		return nil, err
+	}
+	log, err := metrics.Create(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume != nil)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+
+	res := &Result{LastPath: filepath.Join(o.OutDir, "last.ckpt"), BestPath: filepath.Join(o.OutDir, "best.ckpt")}
+	save := func(path string, batchesDone int) error {
+		ws, err := net.Weights()
+		if err != nil {
+			return err
+		}
+		mom, err := net.Momentum()
+		if err != nil {
+			return err
+		}
+		s := st
+		if s.Schedule, err = sched.State(); err != nil {
+			return err
+		}
+		s.Extra = nil
+		if batchesDone > 0 {
+			s.Extra = map[string]string{batchesDoneKey: strconv.Itoa(batchesDone)}
+		}
+		return checkpoint.Save(path, &checkpoint.Checkpoint{Weights: ws, Momentum: mom, State: s})
+	}
+	haveLast := o.Resume != nil
+	lastGood := func() string {
+		if haveLast {
+			return res.LastPath
+		}
+		return ""
+	}
+	runSeed := uint64(c.Train.Seed)
+	for epoch := st.Epoch; epoch < c.Train.Epochs; epoch++ {
+		epochStart := time.Now()
+		var tally Tally
+		bar := progress.New(o.Log, int(stepsPerEpoch), fmt.Sprintf("epoch %d/%d", epoch+1, c.Train.Epochs), progress.Options{Mode: o.Progress})
+		done := 0
+		var lr float64
+		stop := errors.New("stop")
+		var stepErr error
+		stats, err := trainL.Run(context.Background(), epoch, func(b *dataset.Batch) error {
+			if done < skipBatches {
+				done++
+				return nil
+			}
+			if int64(done) >= stepsPerEpoch {
+				return stop
+			}
+			if ctx.Err() != nil {
+				return stop
+			}
+			if b.N == 0 {
+				done++
+				return nil
+			}
+			lr = sched.LR(epoch, st.Step)
+			step := st.Step
+			seed := func(layer int) uint64 { return backend.DropoutSeed(runSeed, step, layer) }
+			if err := net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
+				return err
+			}
+			if err := net.Forward(true, seed); err != nil {
+				return err
+			}
+			loss, err := net.Loss(b.Labels[:b.N])
+			if err != nil {
+				return err
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				stepErr = &NonFiniteError{Step: step, Loss: loss, LR: lr, Last: lastGood()}
+				return stop
+			}
+			logits, err := net.Logits()
+			if err != nil {
+				return err
+			}
+			tally.Add(logits, b.Labels[:b.N], c.Model.Classes, loss)
+			if err := net.ZeroGrad(); err != nil {
+				return err
+			}
+			if err := net.Backward(); err != nil {
+				return err
+			}
+			if err := net.Step(lr, c.Train.Momentum, c.Train.WeightDecay); err != nil {
+				return err
+			}
+			st.Step++
+			done++
+			el := time.Since(epochStart).Seconds()
+			bar.Update(done, progress.Stats{Loss: tally.Loss(), Top1: tally.Top1Acc(), ImagesPerSec: float64(tally.Images) / math.Max(el, 1e-9)})
+			return nil
+		})
+		bar.Finish()
+		skipBatches = 0
+		if stepErr != nil {
+			return res, stepErr
+		}
+		if err != nil && !errors.Is(err, stop) {
+			return res, fmt.Errorf("epoch %d: %w", epoch+1, err)
+		}
+		for _, s := range stats.Skipped {
+			fmt.Fprintf(o.Log, "warning: %s\n", s)
+		}
+		if ctx.Err() != nil && int64(done) < stepsPerEpoch {
+			if err := save(res.LastPath, done); err != nil {
+				return res, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+			}
+			res.Epochs, res.Steps, res.Interrupted = st.Epoch, st.Step, true
+			return res, ErrInterrupted
+		}
+		trainSecs := time.Since(epochStart).Seconds()
+		val, err := Evaluate(context.Background(), net, valL)
+		if err != nil {
+			return res, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
+		}
+		st.Epoch = epoch + 1
+		st.LR = lr
+		sched.Observe(val.Top1Acc())
+		improved := val.Top1Acc() > st.Best || st.BestEpoch == 0
+		if improved {
+			st.Best, st.BestEpoch = val.Top1Acc(), st.Epoch
+		}
+		if err := save(res.LastPath, 0); err != nil {
+			return res, err
+		}
+		haveLast = true
+		if improved {
+			if err := save(res.BestPath, 0); err != nil {
+				return res, err
+			}
+		}
+		ips := float64(tally.Images) / math.Max(trainSecs, 1e-9)
+		rec := metrics.Record{Kind: metrics.KindEpoch, Epoch: st.Epoch, Step: st.Step, LR: lr,
+			Loss: tally.Loss(), Top1: tally.Top1Acc(), Top5: tally.Top5Acc(), HasVal: true,
+			ValLoss: val.Loss(), ValTop1: val.Top1Acc(), ValTop5: val.Top5Acc(),
+			ImagesPerSec: ips, Seconds: time.Since(epochStart).Seconds(), Skipped: len(stats.Skipped) + val.Skipped}
+		if err := log.Write(rec); err != nil {
+			return res, err
+		}
+		if err := log.Flush(); err != nil {
+			return res, err
+		}
+		if recs, _, err := metrics.ReadFile(filepath.Join(o.OutDir, "metrics.jsonl")); err == nil {
+			if err := plot.WriteFile(filepath.Join(o.OutDir, "curves.png"), recs, plot.Options{}); err != nil {
+				fmt.Fprintf(o.Log, "warning: plot: %v\n", err)
+			}
+		}
+		skipped := ""
+		if n := len(stats.Skipped) + val.Skipped; n > 0 {
+			skipped = fmt.Sprintf("  (%d unreadable images skipped)", n)
+		}
+		fmt.Fprintf(o.Log, "epoch %d/%d  loss %.4f  top1 %.2f%%  val loss %.4f  top1 %.2f%%  top5 %.2f%%  lr %.3g  %.0f img/s  %s%s\n",
+			st.Epoch, c.Train.Epochs, tally.Loss(), 100*tally.Top1Acc(), val.Loss(), 100*val.Top1Acc(), 100*val.Top5Acc(),
+			lr, ips, time.Since(epochStart).Round(time.Second), skipped)
+		res.Val = val
+	}
+	res.Epochs, res.Steps, res.Best, res.BestEpoch = st.Epoch, st.Step, st.Best, st.BestEpoch
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}

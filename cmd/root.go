@@ -18,7 +18,7 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(trainCmd(), evalCmd(), predictCmd(), summaryCmd(), benchCmd(), devicesCmd())
+	root.AddCommand(trainCmd(), evalCmd(), predictCmd(), summaryCmd(), benchCmd(), devicesCmd(), importCmd(), filtersCmd())
 	return root
 }
 
@@ -138,4 +138,39 @@ func devicesCmd() *cobra.Command {
 			return app.Devices(c.OutOrStdout())
 		},
 	}
+}
+
+func importCmd() *cobra.Command {
+	o := app.ImportOptions{From: "torchvision"}
+	c := &cobra.Command{
+		Use:   "import --from torchvision FILE.pth --out model.ckpt",
+		Short: "Convert torchvision's AlexNet weights into a checkpoint (config alexnet-owt)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.In = args[0]
+			return app.Import(o, c.OutOrStdout())
+		},
+	}
+	c.Flags().StringVar(&o.From, "from", o.From, "where the weights come from (torchvision)")
+	c.Flags().StringVarP(&o.Out, "out", "o", "", "checkpoint to write (required)")
+	return c
+}
+
+func filtersCmd() *cobra.Command {
+	o := app.FiltersOptions{Scale: 3}
+	c := &cobra.Command{
+		Use:   "filters --weights CKPT --out conv1.png",
+		Short: "Draw the first layer's kernels, as in the paper's Figure 3",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return app.Filters(o, c.OutOrStdout())
+		},
+	}
+	addConfigFlags(c, &o.Config)
+	c.Flags().StringVarP(&o.Weights, "weights", "w", "", "checkpoint or torchvision .pth (required)")
+	c.Flags().StringVarP(&o.Out, "out", "o", "", "PNG to write (required)")
+	c.Flags().StringVar(&o.Layer, "layer", "", "conv layer to draw (default: the first)")
+	c.Flags().IntVar(&o.Towers, "towers", 0, "bands to draw (default: 2 for the paper's two-tower net, else 1)")
+	c.Flags().IntVar(&o.Scale, "scale", o.Scale, "pixels per weight")
+	return c
 }

@@ -11,9 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"alexnet/configs"
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
+	"alexnet/internal/imagenet"
 	"alexnet/internal/model"
+	"alexnet/internal/torchload"
 	"alexnet/internal/train"
 )
 
@@ -85,15 +88,42 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 	return nil
 }
 
+// loadCheckpoint reads a checkpoint of this program, or a PyTorch state_dict of
+// torchvision's AlexNet (.pth/.pt), which it maps onto the built-in alexnet-owt
+// config with ImageNet's class names.
 func loadCheckpoint(path string) (*checkpoint.Checkpoint, error) {
 	ck, err := checkpoint.Load(path)
-	if err != nil {
-		if errors.Is(err, checkpoint.ErrNotExist) {
-			return nil, usage(err)
-		}
+	if err == nil {
+		return ck, nil
+	}
+	if errors.Is(err, checkpoint.ErrNotExist) {
 		return nil, usage(err)
 	}
-	return ck, nil
+	if ext := filepath.Ext(path); errors.Is(err, checkpoint.ErrNotCheckpoint) || ext == ".pth" || ext == ".pt" {
+		if tck, terr := torchvisionCheckpoint(path); terr == nil {
+			return tck, nil
+		} else if !errors.Is(terr, torchload.ErrNotPyTorch) {
+			return nil, usage(terr)
+		}
+	}
+	return nil, usage(err)
+}
+
+func torchvisionCheckpoint(path string) (*checkpoint.Checkpoint, error) {
+	ts, err := torchload.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := torchload.MapTorchvisionAlexNet(ts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	text, err := configs.Get("alexnet-owt")
+	if err != nil {
+		return nil, err
+	}
+	return &checkpoint.Checkpoint{Weights: ws, State: checkpoint.State{Config: string(text),
+		Classes: append([]string(nil), imagenet.Classes...), Extra: map[string]string{"source": "torchvision " + filepath.Base(path)}}}, nil
 }
 
 // configFor is the config a checkpoint was trained with, unless one is given; --set

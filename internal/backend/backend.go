@@ -53,7 +53,10 @@ type Backend interface {
 	// dx = dy * mask.
 	DropoutBackward(dy, mask, dx Buffer) error
 	// SoftmaxCrossEntropy: mean over n rows of -log softmax(logits)[label];
-	// dlogits (n*c) receives the gradient of that mean (overwritten).
+	// dlogits receives the gradient of that mean (overwritten), or is nil when only
+	// the loss is wanted. logits and dlogits hold at least n*c values: a network
+	// built for a larger batch passes its whole buffers, and rows past n are neither
+	// read nor written.
 	SoftmaxCrossEntropy(logits Buffer, labels []int32, n, c int, dlogits Buffer) (loss float64, err error)
 	// SGD in the paper's form, over one parameter tensor:
 	//   v <- momentum*v - decay*lr*w - lr*g;  w <- w + v

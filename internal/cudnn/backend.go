@@ -387,6 +387,16 @@ func (a *args) any(x backend.Buffer, name string) (devPtr, int) {
 	return 0, 0
 }
 
+// atLeast returns x's device pointer; x must hold at least n values.
+func (a *args) atLeast(x backend.Buffer, n int, name string) devPtr {
+	p, got := a.any(x, name)
+	if a.err == nil && got < n {
+		a.err = fmt.Errorf("cuda %s: %s holds %d values, want at least %d", a.op, name, got, n)
+		return 0
+	}
+	return p
+}
+
 // get returns x's device pointer; x must hold exactly n values.
 func (a *args) get(x backend.Buffer, n int, name string) devPtr {
 	p, got := a.any(x, name)

@@ -35,10 +35,10 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 		}
 	}
 	a := b.args(op)
-	lp := a.get(logits, n*c, "logits")
+	lp := a.atLeast(logits, n*c, "logits")
 	var dp devPtr
 	if dlogits != nil {
-		dp = a.get(dlogits, n*c, "dlogits")
+		dp = a.atLeast(dlogits, n*c, "dlogits")
 	}
 	if a.err != nil {
 		return 0, a.err

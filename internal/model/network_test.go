@@ -12,7 +12,7 @@ import (
 	"alexnet/internal/model"
 	"alexnet/internal/safetensors"
 
-	// _ "alexnet/internal/cudnn"
+	_ "alexnet/internal/cudnn"
 	_ "alexnet/internal/onednn"
 	_ "alexnet/internal/ref"
 )

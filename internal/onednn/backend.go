@@ -222,6 +222,16 @@ type args struct {
 }
 
 // get returns x as this backend's buffer of exactly n floats (n < 0: any length).
+// atLeast is get for a buffer that may hold more than n values.
+func (a *args) atLeast(x backend.Buffer, n int, name string) *buffer {
+	buf := a.get(x, -1, name)
+	if a.err == nil && buf.n < n {
+		a.err = fmt.Errorf("%s: %s holds %d values, want at least %d", a.op, name, buf.n, n)
+		return nil
+	}
+	return buf
+}
+
 func (a *args) get(x backend.Buffer, n int, name string) *buffer {
 	if a.err != nil {
 		return nil

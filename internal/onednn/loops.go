@@ -89,10 +89,10 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 		}
 	}
 	a := args{b: b, op: "cpu softmax cross-entropy"}
-	lb := a.get(logits, n*c, "logits")
+	lb := a.atLeast(logits, n*c, "logits")
 	var db *buffer
 	if dlogits != nil {
-		db = a.get(dlogits, n*c, "dlogits")
+		db = a.atLeast(dlogits, n*c, "dlogits")
 	}
 	if a.err != nil {
 		return 0, a.err

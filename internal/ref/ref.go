@@ -166,6 +166,19 @@ func (c *checker) any(b backend.Buffer, name string) []float32 {
 }
 
 // get returns b's data, which must hold exactly n values.
+// atLeast returns the first n values of b, which must hold at least n.
+func (c *checker) atLeast(b backend.Buffer, n int, name string) []float32 {
+	d := c.any(b, name)
+	if c.err != nil {
+		return nil
+	}
+	if len(d) < n {
+		c.err = fmt.Errorf("%s: %s holds %d values, want at least %d", c.op, name, len(d), n)
+		return nil
+	}
+	return d[:n:n]
+}
+
 func (c *checker) get(b backend.Buffer, n int, name string) []float32 {
 	d := c.any(b, name)
 	if c.err == nil && len(d) != n {

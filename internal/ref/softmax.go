@@ -29,10 +29,10 @@ func (r *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 		}
 	}
 	ck := checker{op: "softmax cross-entropy"}
-	ls := ck.get(logits, n*c, "logits")
+	ls := ck.atLeast(logits, n*c, "logits")
 	var ds []float32
 	if dlogits != nil {
-		ds = ck.get(dlogits, n*c, "dlogits")
+		ds = ck.atLeast(dlogits, n*c, "dlogits")
 	}
 	if ck.err != nil {
 		return 0, ck.err

@@ -17,9 +17,13 @@
 # five minutes. Logs and summary.txt go to $OUT when set, else ./gpu-check-out.
 set -uo pipefail
 
-budget=${GPU_CHECK_BUDGET:-280}
-out=${OUT:-gpu-check-out}
-mkdir -p "$out"
+budget=${GPU_CHECK_BUDGET:-420}
+# Logs go to a work folder and come back as one archive plus summary.txt (the device
+# tool returns only a few files).
+dest=${OUT:-gpu-check-out}
+out=$(mktemp -d /tmp/gpu-check.XXXXXX)
+mkdir -p "$dest"
+trap 'cp "$summary" "$dest/" 2>/dev/null; tar czf "$dest/logs.tgz" -C "$out" . 2>/dev/null' EXIT
 summary="$out/summary.txt"
 : >"$summary"
 note() { echo "$*" | tee -a "$summary"; }
@@ -106,7 +110,7 @@ fi
 # algorithms), threads, AlexNet's shapes at batch 128. -test.v logs every comparison's
 # largest difference.
 if [[ -x .device/cudnn.test ]]; then
-	step cudnn-test 150 .device/cudnn.test -test.v -test.timeout 140s
+	step cudnn-test 120 .device/cudnn.test -test.v -test.timeout 110s
 	rc=$?
 	{
 		grep -E '^(--- |ok|FAIL|PASS)' "$out/cudnn-test.log" | grep -vE '^    ' | grep -E '^--- (FAIL|SKIP)|^(ok|FAIL|PASS)' || true
@@ -117,24 +121,18 @@ else
 	note "[cudnn-test] .device/cudnn.test missing: go test -c -o .device/cudnn.test ./internal/cudnn"
 fi
 
-# 4. The project's benchmark and a short training run on the GPU.
-# LEAD: fill in once `alexnet bench` / `alexnet train` exist; each stays guarded so the
-# script runs before they do. Keep their caps within the budget.
-if [[ -x .device/alexnet ]] && .device/alexnet bench --help >/dev/null 2>&1; then
-	step alexnet-bench-fp32 45 .device/alexnet bench --backend cuda --batch 128 --json # LEAD: check flags
-	tail -n1 "$out/alexnet-bench-fp32.log" >>"$summary"
-	step alexnet-bench-tf32 45 env ALEXNET_CUDA_TF32=1 .device/alexnet bench --backend cuda --batch 128 --json # LEAD: check flags
-	tail -n1 "$out/alexnet-bench-tf32.log" >>"$summary"
-else
-	note "[alexnet-bench] PLACEHOLDER: 'alexnet bench' not in this binary yet"
+# 4. The whole network on the GPU against PyTorch's fixture (logits, loss, every
+# gradient, weights after 3 SGD steps), then the project's benchmark of the paper's
+# net at batch 128 (fp32, then TF32 allowed), and a Fashion-MNIST training.
+if [[ -x .device/model.test ]]; then
+	step model-test 60 bash -c 'cd internal/model && ../../.device/model.test -test.v -test.run TinyNet -test.timeout 50s'
+	grep -E '^\s*--- |^(ok|FAIL|PASS)' "$out/model-test.log" >>"$summary" || true
 fi
-if [[ -x .device/alexnet ]] && .device/alexnet train --help >/dev/null 2>&1; then
-	: # LEAD: a short synthetic-data training run, e.g.
-	# step alexnet-train 60 .device/alexnet train --backend cuda --set data.source=synthetic --set train.steps=50
-	# tail -n3 "$out/alexnet-train.log" >>"$summary"
-	note "[alexnet-train] PLACEHOLDER: command not filled in yet"
-else
-	note "[alexnet-train] PLACEHOLDER: 'alexnet train' not in this binary yet"
+if [[ -x .device/alexnet ]]; then
+	step alexnet-bench-fp32 60 .device/alexnet bench --config alexnet --backend cuda --batch 128 --iters 10 --warmup 3 --json
+	grep -E '"(train|infer)_images_per_sec|peak_backend_bytes|train_step_ms"' "$out/alexnet-bench-fp32.log" | tr -d '\n' >>"$summary"; echo >>"$summary"
+	step alexnet-bench-tf32 60 env ALEXNET_CUDA_TF32=1 .device/alexnet bench --config alexnet --backend cuda --batch 128 --iters 10 --warmup 3
+	tail -n 4 "$out/alexnet-bench-tf32.log" >>"$summary"
 fi
 
 # 5. The PyTorch baseline on the same GPU, fp32 then TF32.
@@ -145,6 +143,12 @@ if [[ -n $py ]]; then
 	tail -n1 "$out/torch-bench-tf32.log" >>"$summary"
 else
 	note "[torch-bench] skipped: no Python with PyTorch found (set PYTHON=/path/to/python)"
+fi
+
+# 6. The default Fashion-MNIST training on the GPU (the data travels in .device/).
+if [[ -x .device/alexnet && -d .device/fashion-mnist ]]; then
+	step alexnet-train 150 .device/alexnet train --backend cuda --out "$out/fashion" --set data.root=.device/fashion-mnist --set data.workers=8
+	tail -n 3 "$out/alexnet-train.log" >>"$summary"
 fi
 
 note "total ${SECONDS}s"

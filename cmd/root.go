@@ -50,7 +50,7 @@ func addBackendFlags(c *cobra.Command, name *string, threads, device *int) {
 }
 
 func benchCmd() *cobra.Command {
-	o := app.BenchOptions{Iters: 5, Warmup: 2}
+	o := app.BenchOptions{Iters: 5, Warmup: 2, LoaderBatches: 20}
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Time a training step and inference, whole and per layer (like caffe time)",
@@ -64,6 +64,7 @@ func benchCmd() *cobra.Command {
 	c.Flags().IntVar(&o.Batch, "batch", 0, "batch size (default: the config's train.batch_size)")
 	c.Flags().IntVar(&o.Iters, "iters", o.Iters, "timed iterations")
 	c.Flags().IntVar(&o.Warmup, "warmup", o.Warmup, "untimed warm-up iterations")
+	c.Flags().IntVar(&o.LoaderBatches, "loader-batches", o.LoaderBatches, "batches to time the data loader alone on the config's data (0: skip)")
 	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
 	return c
 }

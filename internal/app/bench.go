@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +12,10 @@ import (
 	"time"
 
 	"alexnet/internal/backend"
+	"alexnet/internal/config"
+	"alexnet/internal/dataset"
 	"alexnet/internal/model"
+	"alexnet/internal/train"
 )
 
 // BenchOptions are the flags of `alexnet bench`.
@@ -24,6 +28,8 @@ type BenchOptions struct {
 	Iters   int
 	Warmup  int
 	JSON    bool
+	// LoaderBatches of the training loader are timed alone (0: skip).
+	LoaderBatches int
 }
 
 // BenchLayer is one row of per-layer timings, in milliseconds (medians).
@@ -51,6 +57,11 @@ type BenchResult struct {
 	InferMedianIPS    float64      `json:"infer_images_per_sec_median"`
 	PeakBackendBytes  int64        `json:"peak_backend_bytes"`
 	PeakRSSBytes      int64        `json:"peak_rss_bytes"`
+	// The training loader alone (decode and augment, config's workers), when the
+	// config's data is present; LoaderNote says why it is absent otherwise.
+	LoaderImagesPerSec float64 `json:"loader_images_per_sec,omitempty"`
+	LoaderWorkers      int     `json:"loader_workers,omitempty"`
+	LoaderNote         string  `json:"loader_note,omitempty"`
 }
 
 // Bench times a training step (forward, loss, backward, SGD update) and inference
@@ -186,6 +197,8 @@ func Bench(o BenchOptions, out io.Writer) error {
 	r.InferImagesPerSec = float64(batch) / r.InferMS * 1000
 	r.TrainMedianIPS = float64(batch) / r.TrainStepMedianMS * 1000
 	r.InferMedianIPS = float64(batch) / r.InferMedianMS * 1000
+	r.LoaderImagesPerSec, r.LoaderNote = loaderThroughput(c, o.LoaderBatches)
+	r.LoaderWorkers = c.Data.Workers
 	for i, info := range net.Info {
 		r.Layers = append(r.Layers, BenchLayer{Name: info.Name, Type: info.Type, ForwardMS: median(fwd[i]), BackwardMS: median(bwd[i])})
 	}
@@ -211,9 +224,14 @@ func (r BenchResult) writeText(out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "\n%s on %s, batch %d, %d timed iterations (median per layer; best and median whole steps)\n", r.Config, r.Backend, r.Batch, r.Iters)
-	fmt.Fprintf(out, "training step:  best %.1f ms (%.1f images/s), median %.1f ms (%.1f images/s)\n", r.TrainStepMS, r.TrainImagesPerSec, r.TrainStepMedianMS, r.TrainMedianIPS)
-	fmt.Fprintf(out, "inference:      best %.1f ms (%.1f images/s), median %.1f ms (%.1f images/s)\n", r.InferMS, r.InferImagesPerSec, r.InferMedianMS, r.InferMedianIPS)
+	fmt.Fprintf(out, "training step:  best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.TrainStepMS, rate(r.TrainImagesPerSec), r.TrainStepMedianMS, rate(r.TrainMedianIPS))
+	fmt.Fprintf(out, "inference:      best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.InferMS, rate(r.InferImagesPerSec), r.InferMedianMS, rate(r.InferMedianIPS))
 	fmt.Fprintf(out, "peak memory:    backend %s, process RSS %s\n", model.MiB(r.PeakBackendBytes), model.MiB(r.PeakRSSBytes))
+	if r.LoaderImagesPerSec > 0 {
+		fmt.Fprintf(out, "data loader:    %.0f images/s alone with %d workers (%.0f per worker)\n", r.LoaderImagesPerSec, r.LoaderWorkers, r.LoaderImagesPerSec/float64(max(r.LoaderWorkers, 1)))
+	} else if r.LoaderNote != "" {
+		fmt.Fprintf(out, "data loader:    not measured: %s\n", r.LoaderNote)
+	}
 	return nil
 }
 
@@ -260,4 +278,34 @@ func openBackend(flag, fromConfig string, threads, device int) (backend.Backend,
 		return nil, usage(err)
 	}
 	return b, nil
+}
+
+// loaderThroughput times the config's training loader alone (decoding and the
+// training transform) over a number of batches.
+func loaderThroughput(c *config.Config, batches int) (float64, string) {
+	if batches <= 0 {
+		return 0, ""
+	}
+	src, err := train.OpenSource(c, c.Data.Train)
+	if err != nil {
+		return 0, err.Error()
+	}
+	tf, _ := train.Transforms(c)
+	l, err := train.NewLoader(c, src, tf, true, false)
+	if err != nil {
+		return 0, err.Error()
+	}
+	ips, _, err := dataset.Throughput(context.Background(), l, batches)
+	if err != nil {
+		return 0, err.Error()
+	}
+	return ips, ""
+}
+
+// rate prints three significant digits for slow backends, whole numbers otherwise.
+func rate(v float64) string {
+	if v < 100 {
+		return fmt.Sprintf("%.3g", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }

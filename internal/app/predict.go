@@ -125,7 +125,7 @@ func decodeImage(path string) (dataset.Image, error) {
 	}
 	img, err := dataset.DecodeFile(path)
 	if err != nil {
-		return dataset.Image{}, fmt.Errorf("%s: not a readable JPEG or PNG image: %w", path, err)
+		return dataset.Image{}, fmt.Errorf("not a readable JPEG or PNG image: %w", err) // err names the file
 	}
 	return img, nil
 }

@@ -244,3 +244,28 @@ func TestNonFiniteLossStops(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestBenchAndSummaryJSON(t *testing.T) {
+	_, cfg := setup(t)
+	var out bytes.Buffer
+	if err := Bench(BenchOptions{Config: ConfigSource{Path: cfg}, Backend: "ref", Batch: 4, Iters: 2, Warmup: 1, JSON: true, LoaderBatches: 2}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r BenchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.TrainImagesPerSec <= 0 || r.InferImagesPerSec <= 0 || len(r.Layers) != 11 || r.PeakBackendBytes <= 0 || r.LoaderImagesPerSec <= 0 {
+		t.Errorf("bench result incomplete: %+v", r)
+	}
+	out.Reset()
+	if err := Summary(SummaryOptions{Config: ConfigSource{Path: "alexnet"}, JSON: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Totals struct{ Params int } `json:"totals"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Totals.Params != 60965224 {
+		t.Errorf("summary JSON: %v %s", err, out.String()[:200])
+	}
+}

@@ -25,6 +25,7 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 func addConfigFlags(c *cobra.Command, src *app.ConfigSource) {
 	c.Flags().StringVarP(&src.Path, "config", "c", "", "config file, or a built-in name (alexnet, alexnet-1gpu, alexnet-owt, fashion-mnist); default: the built-in fashion-mnist")
 	c.Flags().StringArrayVar(&src.Sets, "set", nil, "override a config key, section.key=value (repeatable)")
+	c.Flags().StringVar(&src.Devices, "devices", "", "run the paper's two towers on these devices: 0,1 (two GPUs), 0,0 (one GPU) or cpu,cpu")
 }
 
 func summaryCmd() *cobra.Command {

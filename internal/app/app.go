@@ -52,6 +52,16 @@ func Code(err error) int {
 type ConfigSource struct {
 	Path string
 	Sets []string
+	// Devices ("0,1", "0,0", "cpu,cpu") turns on the paper's model parallelism.
+	Devices string
+}
+
+// sets are the --set overrides plus what --devices stands for.
+func (s ConfigSource) sets() []string {
+	if s.Devices == "" {
+		return s.Sets
+	}
+	return append(append([]string(nil), s.Sets...), "parallel.mode=model", "parallel.devices=["+s.Devices+"]")
 }
 
 // Load reads the config and returns it with the text it came from.
@@ -79,7 +89,7 @@ func (s ConfigSource) Load() (*config.Config, []byte, error) {
 	if err != nil {
 		return nil, nil, usage(fmt.Errorf("config: %w", err))
 	}
-	c, err := config.Load(name, text, s.Sets)
+	c, err := config.Load(name, text, s.sets())
 	if err != nil {
 		return nil, nil, usage(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -267,5 +268,34 @@ func TestBenchAndSummaryJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Totals.Params != 60965224 {
 		t.Errorf("summary JSON: %v %s", err, out.String()[:200])
+	}
+}
+
+// The paper's two towers train through the same commands (here on two CPU backend
+// instances), and their checkpoint runs on one device with the same accuracy.
+func TestTowersTrainAndEvalOnOneDevice(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "towers")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Devices: "cpu,cpu", Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "towers cpu + cpu") {
+		t.Errorf("log does not say where the towers ran:\n%s", log.String())
+	}
+	evalOn := func(devices string) EvalResult {
+		var o bytes.Buffer
+		if err := Eval(EvalOptions{Config: ConfigSource{Devices: devices}, Weights: filepath.Join(run, "last.ckpt"), JSON: true, Backend: "cpu"}, &o); err != nil {
+			t.Fatal(err)
+		}
+		var r EvalResult
+		if err := json.Unmarshal(o.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	towers, single := evalOn("cpu,cpu"), evalOn("")
+	if towers.Images != 100 || towers.Top1 != single.Top1 || math.Abs(towers.Loss-single.Loss) > 1e-5 {
+		t.Errorf("towers %+v, one device %+v", towers, single)
 	}
 }

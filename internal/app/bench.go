@@ -62,6 +62,8 @@ type BenchResult struct {
 	LoaderImagesPerSec float64 `json:"loader_images_per_sec,omitempty"`
 	LoaderWorkers      int     `json:"loader_workers,omitempty"`
 	LoaderNote         string  `json:"loader_note,omitempty"`
+	// CrossBytesPerStep: bytes copied between the two towers in a training step.
+	CrossBytesPerStep int64 `json:"cross_bytes_per_step,omitempty"`
 }
 
 // Bench times a training step (forward, loss, backward, SGD update) and inference
@@ -79,12 +81,7 @@ func Bench(o BenchOptions, out io.Writer) error {
 	if batch <= 0 || o.Iters < 1 || o.Warmup < 0 {
 		return usage(fmt.Errorf("bench: --batch and --iters must be positive"))
 	}
-	b, err := openBackend(o.Backend, c.Train.Backend, o.Threads, o.Device)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	net, err := model.New(c.Model, b, batch)
+	net, err := openNet(c, o.Backend, o.Threads, o.Device, batch)
 	if err != nil {
 		return err
 	}
@@ -92,8 +89,12 @@ func Bench(o BenchOptions, out io.Writer) error {
 	if err := net.Init(uint64(c.Train.Seed)); err != nil {
 		return err
 	}
+	infos, err := model.Plan(c.Model)
+	if err != nil {
+		return usage(err)
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	x := make([]float32, batch*net.Info[0].In.PerImage())
+	x := make([]float32, batch*infos[0].In.PerImage())
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
@@ -124,7 +125,7 @@ func Bench(o BenchOptions, out io.Writer) error {
 		if err := net.Step(lr, mom, wd); err != nil {
 			return err
 		}
-		return b.Sync()
+		return net.Sync()
 	}
 	infer := func() error {
 		if err := net.Forward(false, nil); err != nil {
@@ -147,8 +148,8 @@ func Bench(o BenchOptions, out io.Writer) error {
 		}
 	}
 	var trainMS, inferMS []float64
-	fwd := make([][]float64, len(net.Info))
-	bwd := make([][]float64, len(net.Info))
+	fwd := make([][]float64, len(infos))
+	bwd := make([][]float64, len(infos))
 	for it := 0; it < o.Iters; it++ {
 		ms, err := timeIt(trainStep)
 		if err != nil {
@@ -159,11 +160,17 @@ func Bench(o BenchOptions, out io.Writer) error {
 			return err
 		}
 		inferMS = append(inferMS, ms)
-		// Per layer: synchronise around each layer so its time is its own.
+		// Per layer (one device only): synchronise around each layer so its time is
+		// its own. The towers overlap their layers, so only whole steps mean much there.
+		single := net.Single
+		if single == nil {
+			continue
+		}
+		b := net.Backend
 		step++
-		for i := range net.Info {
+		for i := range infos {
 			ms, err := timeIt(func() error {
-				if err := net.ForwardLayer(i, true, seed); err != nil {
+				if err := single.ForwardLayer(i, true, seed); err != nil {
 					return err
 				}
 				return b.Sync()
@@ -173,12 +180,12 @@ func Bench(o BenchOptions, out io.Writer) error {
 			}
 			fwd[i] = append(fwd[i], ms)
 		}
-		if _, err := net.Loss(labels); err != nil {
+		if _, err := single.Loss(labels); err != nil {
 			return err
 		}
-		for i := len(net.Info) - 1; i >= 0; i-- {
+		for i := len(infos) - 1; i >= 0; i-- {
 			ms, err := timeIt(func() error {
-				if err := net.BackwardLayer(i); err != nil {
+				if err := single.BackwardLayer(i); err != nil {
 					return err
 				}
 				return b.Sync()
@@ -189,17 +196,23 @@ func Bench(o BenchOptions, out io.Writer) error {
 			bwd[i] = append(bwd[i], ms)
 		}
 	}
-	r := BenchResult{Config: c.Name, Backend: b.Name(), Batch: batch, Iters: o.Iters,
+	r := BenchResult{Config: c.Name, Backend: net.Name, Batch: batch, Iters: o.Iters,
 		TrainStepMS: minOf(trainMS), TrainStepMedianMS: median(trainMS),
 		InferMS: minOf(inferMS), InferMedianMS: median(inferMS),
-		PeakBackendBytes: b.Memory().Peak, PeakRSSBytes: peakRSS()}
+		PeakBackendBytes: net.PeakBytes(), PeakRSSBytes: peakRSS()}
 	r.TrainImagesPerSec = float64(batch) / r.TrainStepMS * 1000
 	r.InferImagesPerSec = float64(batch) / r.InferMS * 1000
 	r.TrainMedianIPS = float64(batch) / r.TrainStepMedianMS * 1000
 	r.InferMedianIPS = float64(batch) / r.InferMedianMS * 1000
 	r.LoaderImagesPerSec, r.LoaderNote = loaderThroughput(c, o.LoaderBatches)
 	r.LoaderWorkers = c.Data.Workers
-	for i, info := range net.Info {
+	if net.Towers != nil {
+		r.CrossBytesPerStep = net.Towers.CrossBytesPerStep()
+	}
+	for i, info := range infos {
+		if net.Single == nil {
+			break
+		}
 		r.Layers = append(r.Layers, BenchLayer{Name: info.Name, Type: info.Type, ForwardMS: median(fwd[i]), BackwardMS: median(bwd[i])})
 	}
 	if o.JSON {
@@ -211,22 +224,27 @@ func Bench(o BenchOptions, out io.Writer) error {
 }
 
 func (r BenchResult) writeText(out io.Writer) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "layer\ttype\tforward ms\tbackward ms\t\n")
-	var f, bw float64
-	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t\n", l.Name, l.Type, l.ForwardMS, l.BackwardMS)
-		f += l.ForwardMS
-		bw += l.BackwardMS
-	}
-	fmt.Fprintf(tw, "sum of layers\t\t%.3f\t%.3f\t\n", f, bw)
-	if err := tw.Flush(); err != nil {
-		return err
+	if len(r.Layers) > 0 {
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "layer\ttype\tforward ms\tbackward ms\t\n")
+		var f, bw float64
+		for _, l := range r.Layers {
+			fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.3f\t\n", l.Name, l.Type, l.ForwardMS, l.BackwardMS)
+			f += l.ForwardMS
+			bw += l.BackwardMS
+		}
+		fmt.Fprintf(tw, "sum of layers\t\t%.3f\t%.3f\t\n", f, bw)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(out, "\n%s on %s, batch %d, %d timed iterations (median per layer; best and median whole steps)\n", r.Config, r.Backend, r.Batch, r.Iters)
 	fmt.Fprintf(out, "training step:  best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.TrainStepMS, rate(r.TrainImagesPerSec), r.TrainStepMedianMS, rate(r.TrainMedianIPS))
 	fmt.Fprintf(out, "inference:      best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.InferMS, rate(r.InferImagesPerSec), r.InferMedianMS, rate(r.InferMedianIPS))
 	fmt.Fprintf(out, "peak memory:    backend %s, process RSS %s\n", model.MiB(r.PeakBackendBytes), model.MiB(r.PeakRSSBytes))
+	if r.CrossBytesPerStep > 0 {
+		fmt.Fprintf(out, "between towers: %s per training step\n", model.MiB(r.CrossBytesPerStep))
+	}
 	if r.LoaderImagesPerSec > 0 {
 		fmt.Fprintf(out, "data loader:    %.0f images/s alone with %d workers (%.0f per worker)\n", r.LoaderImagesPerSec, r.LoaderWorkers, r.LoaderImagesPerSec/float64(max(r.LoaderWorkers, 1)))
 	} else if r.LoaderNote != "" {

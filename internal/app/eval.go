@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"alexnet/internal/backend"
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
-	"alexnet/internal/model"
 	"alexnet/internal/train"
 )
 
@@ -42,11 +40,10 @@ func Eval(o EvalOptions, out io.Writer) error {
 	if o.Weights == "" {
 		return usage(errors.New("eval: --weights is required"))
 	}
-	c, net, b, err := openTrained(o.Config, o.Weights, o.Backend, o.Threads, o.Device, evalBatch(o))
+	c, net, err := openTrained(o.Config, o.Weights, o.Backend, o.Threads, o.Device, evalBatch(o))
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	defer net.Close()
 	src, err := train.OpenSource(c, c.Data.Val)
 	if err != nil {
@@ -95,38 +92,32 @@ func evalBatch(o EvalOptions) int {
 }
 
 // openTrained loads a checkpoint, its config (unless one is given) and builds the
-// network on a backend with the checkpoint's weights. batch 0 means the config's.
-func openTrained(src ConfigSource, weights, backendName string, threads, device, batch int) (*config.Config, *model.Network, backend.Backend, error) {
+// network with the checkpoint's weights. batch 0 means the config's.
+func openTrained(src ConfigSource, weights, backendName string, threads, device, batch int) (*config.Config, *builtNet, error) {
 	ck, err := loadCheckpoint(weights)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	c, err := configFor(src, ck)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	net, b, err := buildTrained(c, ck, weights, backendName, threads, device, batch)
-	return c, net, b, err
-}
-
-// buildTrained builds c's network on a backend and loads the checkpoint's weights.
-func buildTrained(c *config.Config, ck *checkpoint.Checkpoint, weights, backendName string, threads, device, batch int) (*model.Network, backend.Backend, error) {
-	b, err := openBackend(backendName, c.Train.Backend, threads, device)
 	if err != nil {
 		return nil, nil, err
 	}
+	c, err := configFor(src, ck)
+	if err != nil {
+		return nil, nil, err
+	}
+	net, err := buildTrained(c, ck, weights, backendName, threads, device, batch)
+	return c, net, err
+}
+
+// buildTrained builds c's network and loads the checkpoint's weights.
+func buildTrained(c *config.Config, ck *checkpoint.Checkpoint, weights, backendName string, threads, device, batch int) (*builtNet, error) {
 	if batch == 0 {
 		batch = c.Train.BatchSize
 	}
-	net, err := model.New(c.Model, b, batch)
+	net, err := openNet(c, backendName, threads, device, batch)
 	if err != nil {
-		b.Close()
-		return nil, nil, usage(err)
+		return nil, err
 	}
 	if err := net.LoadWeights(ck.Weights); err != nil {
 		net.Close()
-		b.Close()
-		return nil, nil, usage(fmt.Errorf("%s: %w", weights, err))
+		return nil, usage(fmt.Errorf("%s: %w", weights, err))
 	}
-	return net, b, nil
+	return net, nil
 }

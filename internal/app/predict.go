@@ -70,11 +70,10 @@ func Predict(o PredictOptions, out io.Writer) error {
 		}
 		x = append(x, tensor.Data...)
 	}
-	net, b, err := buildTrained(c, ck, o.Weights, o.Backend, o.Threads, o.Device, len(o.Images))
+	net, err := buildTrained(c, ck, o.Weights, o.Backend, o.Threads, o.Device, len(o.Images))
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	defer net.Close()
 	if err := net.SetInput(x, len(o.Images)); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"alexnet/internal/model"
+	"alexnet/internal/parallel"
 )
 
 // SummaryOptions are the flags of `alexnet summary`.
@@ -32,10 +33,29 @@ func Summary(o SummaryOptions, out io.Writer) error {
 	if err != nil {
 		return usage(err)
 	}
+	var ps *parallel.Summary
+	if c.Parallel.Mode == "model" {
+		if ps, err = parallel.Summarize(name, c.Model, c.Parallel, batch); err != nil {
+			return usage(err)
+		}
+	}
 	if o.JSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
+		if ps != nil {
+			return enc.Encode(struct {
+				*model.Summary
+				Parallel *parallel.Summary `json:"parallel"`
+			}{s, ps})
+		}
 		return enc.Encode(s)
 	}
-	return s.WriteText(out)
+	if err := s.WriteText(out); err != nil {
+		return err
+	}
+	if ps != nil {
+		io.WriteString(out, "\n")
+		return ps.WriteText(out)
+	}
+	return nil
 }

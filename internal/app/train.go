@@ -56,17 +56,17 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 		}
 		o.OutDir = filepath.Join("runs", name+"-"+time.Now().Format("20060102-150405"))
 	}
-	b, err := openBackend(o.Backend, c.Train.Backend, o.Threads, o.Device)
+	net, err := openNet(c, o.Backend, o.Threads, o.Device, c.Train.BatchSize)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer net.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, _ := model.Summarize(c.Name, c.Model, c.Train.BatchSize)
 	fmt.Fprintf(errOut, "training %s (%s parameters) on %s, batch %d, %d epochs, into %s\n",
-		c.Name, model.Comma(int64(s.Totals.Params)), b.Name(), c.Train.BatchSize, c.Train.Epochs, o.OutDir)
-	res, err := train.Run(ctx, train.Options{Config: c, Backend: b, OutDir: o.OutDir, Resume: resume,
+		c.Name, model.Comma(int64(s.Totals.Params)), net.Name, c.Train.BatchSize, c.Train.Epochs, o.OutDir)
+	res, err := train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: o.OutDir, Resume: resume,
 		Strict: o.Strict, Log: errOut})
 	var missing *train.MissingDataError
 	var nonFinite *train.NonFiniteError
@@ -133,7 +133,7 @@ func configFor(src ConfigSource, ck *checkpoint.Checkpoint) (*config.Config, err
 		c, _, err := src.Load()
 		return c, err
 	}
-	c, err := config.Load("the checkpoint's config", []byte(ck.State.Config), src.Sets)
+	c, err := config.Load("the checkpoint's config", []byte(ck.State.Config), src.sets())
 	if err != nil {
 		return nil, usage(err)
 	}

@@ -490,3 +490,29 @@ func sameShape(a, b []int) bool {
 
 // ErrNonFinite is returned by CheckFinite-style callers when the loss is NaN or Inf.
 var ErrNonFinite = errors.New("loss is not finite")
+
+// Net is what training and evaluation need of a network, whether it runs on one
+// device (Network) or as the paper's two towers (parallel.Towers).
+type Net interface {
+	SetInput(x []float32, n int) error
+	Forward(train bool, seed func(layer int) uint64) error
+	Logits() ([]float32, error)
+	Loss(labels []int32) (float64, error)
+	ZeroGrad() error
+	Backward() error
+	Step(lr, momentum, decay float64) error
+	Init(seed uint64) error
+	Weights() ([]safetensors.Tensor, error)
+	Momentum() ([]safetensors.Tensor, error)
+	LoadWeights([]safetensors.Tensor) error
+	LoadMomentum([]safetensors.Tensor) error
+	Classes() int
+	BatchSize() int
+	Close()
+}
+
+// Classes is the number of outputs per image.
+func (m *Network) Classes() int { return m.Cfg.Classes }
+
+// BatchSize is the largest batch the network was built for.
+func (m *Network) BatchSize() int { return m.Batch }

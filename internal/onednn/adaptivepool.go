@@ -1,6 +1,8 @@
 package onednn
 
 import (
+	"fmt"
+
 	"alexnet/internal/backend"
 )
 
@@ -9,13 +11,25 @@ import (
 //
 //	forward   x [N, C, H, W] -> y [N, C, OH, OW]  y[i,j] = mean of x over rows h0..h1-1, cols w0..w1-1
 //	backward  dy             -> dx                dx[h,w] = sum over cells containing (h,w) of dy/(cell area)
+//
+// The loops index NCHW, so x and dy are read through plain copies when they arrive
+// blocked (layout.go, rule 6).
 type adaptivePool struct {
 	b       *Backend
 	in, out backend.Shape
+	x, dy   *staged
 }
 
-func newAdaptivePool(b *Backend, in, out backend.Shape) *adaptivePool {
-	return &adaptivePool{b: b, in: in, out: out}
+func newAdaptivePool(b *Backend, in, out backend.Shape) (*adaptivePool, error) {
+	a := &adaptivePool{b: b, in: in, out: out}
+	var err error
+	if a.x, err = b.plainStage("x", in.Len()); err != nil {
+		return nil, err
+	}
+	if a.dy, err = b.plainStage("dy", out.Len()); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func (a *adaptivePool) OutShape() backend.Shape { return a.out }
@@ -37,7 +51,11 @@ func (a *adaptivePool) Forward(x, y backend.Buffer) error {
 	if ck.err != nil {
 		return ck.err
 	}
-	xs, ys := xb.f32(), yb.f32()
+	xs, err := a.x.f32(a.b, xb)
+	if err != nil {
+		return fmt.Errorf("cpu adaptive-avg pool forward: %w", err)
+	}
+	ys := yb.f32()
 	inHW, outHW, W := a.in.H*a.in.W, a.out.H*a.out.W, a.in.W
 	a.b.parallel(a.in.N*a.in.C, 16, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
@@ -53,6 +71,7 @@ func (a *adaptivePool) Forward(x, y backend.Buffer) error {
 			})
 		}
 	})
+	yb.lay = nil
 	yb.wrote()
 	return nil
 }
@@ -65,7 +84,11 @@ func (a *adaptivePool) Backward(x, y, dy, dx backend.Buffer) error {
 	if ck.err != nil {
 		return ck.err
 	}
-	dys, dxs := dyb.f32(), dxb.f32()
+	dys, err := a.dy.f32(a.b, dyb)
+	if err != nil {
+		return fmt.Errorf("cpu adaptive-avg pool backward: %w", err)
+	}
+	dxs := dxb.f32()
 	inHW, outHW, W := a.in.H*a.in.W, a.out.H*a.out.W, a.in.W
 	a.b.parallel(a.in.N*a.in.C, 16, func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
@@ -81,6 +104,7 @@ func (a *adaptivePool) Backward(x, y, dy, dx backend.Buffer) error {
 			})
 		}
 	})
+	dxb.lay = nil
 	dxb.wrote()
 	return nil
 }

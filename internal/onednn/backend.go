@@ -8,6 +8,9 @@
 // executes. Scratchpads are user-managed, so Memory counts every byte oneDNN holds
 // for us.
 //
+// Buffers carry their layout: ops hand oneDNN's blocked activations to each other
+// without converting to plain NCHW in between; layout.go has the rules.
+//
 // Every write to a buffer stamps it with a fresh number. An op that keeps a converted
 // copy of an input (conv's blocked x, w and dy) remembers the stamp it converted, so
 // backward reuses what forward converted and converts again only when the buffer has
@@ -137,12 +140,14 @@ func (b *Backend) track(k *kernel) {
 	b.kernels = append(b.kernels, k)
 }
 
-// buffer is host memory from C; stamp changes on every write (see the package doc).
+// buffer is host memory from C; stamp changes on every write (see the package doc),
+// lay says how the values are arranged (nil: plain; see layout.go).
 type buffer struct {
 	p     unsafe.Pointer
 	n     int
 	owner *Backend
 	stamp atomic.Uint64
+	lay   *layout
 }
 
 func (x *buffer) Len() int { return x.n }
@@ -213,6 +218,19 @@ func (b *Backend) allocInternal(bytes int64) (unsafe.Pointer, error) {
 	return p, nil
 }
 
+// freeInternal releases memory from allocInternal before Close (temporary copies).
+func (b *Backend) freeInternal(p unsafe.Pointer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bytes, ok := b.internal[p]
+	if !ok {
+		return
+	}
+	delete(b.internal, p)
+	b.inUse -= bytes
+	C.alx_free(p)
+}
+
 // args unpacks the buffer arguments of one call, keeping the first error, so an op
 // validates all of them in a few lines.
 type args struct {
@@ -261,6 +279,7 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 		return a.err
 	}
 	copy(d.f32(), src)
+	d.lay = nil
 	d.wrote()
 	return nil
 }
@@ -271,7 +290,12 @@ func (b *Backend) Download(dst []float32, src backend.Buffer) error {
 	if a.err != nil {
 		return a.err
 	}
-	copy(dst, s.f32())
+	v, release, err := b.plainF32(s)
+	if err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	defer release()
+	copy(dst, v)
 	return nil
 }
 
@@ -286,6 +310,7 @@ func (b *Backend) Copy(dst, src backend.Buffer) error {
 		return a.err
 	}
 	copy(d.f32(), s.f32())
+	d.lay = s.lay
 	d.wrote()
 	return nil
 }
@@ -297,6 +322,7 @@ func (b *Backend) Zero(x backend.Buffer) error {
 		return a.err
 	}
 	clear(d.f32())
+	d.lay = nil
 	d.wrote()
 	return nil
 }

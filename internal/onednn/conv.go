@@ -18,11 +18,12 @@ import (
 //	backward data    w, dy [N, OC, OH, OW]                        -> dx [N, C, H, W]  (overwritten)
 //	backward filter  x, dy                                        -> dw, db           (+=)
 //
-// The interface's buffers are plain NCHW / [OC, C/G, KH, KW]. Inside, oneDNN picks its
-// own layouts (format_tag any: on AVX2 typically nChw8c activations and OIhw8i8o-like
-// weights, where its JIT kernels run fastest) and the op converts at its boundary.
-// Converted inputs are staged and shared (see staged), so per training step x and w
-// are converted once each, dy once, however many primitives read them.
+// oneDNN picks its own layouts (format_tag any: on AVX2 typically nChw8c activations
+// and OIhw8i8o-like weights, where its JIT kernels run fastest). y and dx are left in
+// the blocked layout when layout.go's rules allow, so the next conv, ReLU, LRN or
+// pooling reads them as they are; weights and their gradients stay plain in the
+// caller's buffers. Inputs in another layout are staged and shared (see staged), so
+// per training step w is converted once per layout, and x and dy at most once each.
 
 // convPlainLayouts makes new conv ops use the plain layouts throughout (oneDNN then
 // falls back to its im2col+GEMM kernels): a switch for BenchmarkConvLayouts, which
@@ -35,7 +36,7 @@ type conv struct {
 	out backend.Shape
 
 	fwd, bwdData, bwdFilter *kernel
-	x, w, dy                *staged // forward's x and w; backward data's dy
+	x, w, dy, bias          *staged // forward's x, w and b; backward data's dy
 	w2                      *staged // backward data's w (often the same as w)
 	xF, dyF                 *staged // backward filter's x and dy (often the same as x, dy)
 	y, dx, dw               *output
@@ -141,7 +142,10 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	if c.w, err = b.stage("w to forward layout", wPlain, queryMD(f, C.dnnl_query_weights_md)); err != nil {
 		return nil, err
 	}
-	if c.y, err = b.newOutput("y from forward layout", yPlain, queryMD(f, C.dnnl_query_dst_md), false); err != nil {
+	if c.bias, err = b.plainStage("b", p.OutC); err != nil {
+		return nil, err
+	}
+	if c.y, err = b.newOutput("y from forward layout", yPlain, queryMD(f, C.dnnl_query_dst_md), out.Len()); err != nil {
 		return nil, err
 	}
 	wBD, err := b.stage("w to backward data layout", wPlain, queryMD(bd, C.dnnl_query_weights_md), c.w)
@@ -151,7 +155,7 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	if c.dy, err = b.stage("dy to backward data layout", yPlain, queryMD(bd, C.dnnl_query_diff_dst_md)); err != nil {
 		return nil, err
 	}
-	if c.dx, err = b.newOutput("dx from backward data layout", xPlain, queryMD(bd, C.dnnl_query_diff_src_md), false); err != nil {
+	if c.dx, err = b.newOutput("dx from backward data layout", xPlain, queryMD(bd, C.dnnl_query_diff_src_md), in.Len()); err != nil {
 		return nil, err
 	}
 	if c.xF, err = b.stage("x to backward weights layout", xPlain, queryMD(bw, C.dnnl_query_src_md), c.x); err != nil {
@@ -160,7 +164,7 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	if c.dyF, err = b.stage("dy to backward weights layout", yPlain, queryMD(bw, C.dnnl_query_diff_dst_md), c.dy); err != nil {
 		return nil, err
 	}
-	if c.dw, err = b.newOutput("dw from backward weights layout", wPlain, queryMD(bw, C.dnnl_query_diff_weights_md), true); err != nil {
+	if c.dw, err = b.newGradOutput("dw from backward weights layout", wPlain, queryMD(bw, C.dnnl_query_diff_weights_md)); err != nil {
 		return nil, err
 	}
 	if c.db, err = b.allocInternal(4 * int64(p.OutC)); err != nil {
@@ -168,18 +172,18 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	}
 
 	if c.fwd, err = b.newKernel("conv forward", fpd,
-		arg{kind: C.DNNL_ARG_SRC, md: c.x.md}, arg{kind: C.DNNL_ARG_WEIGHTS, md: c.w.md},
+		arg{kind: C.DNNL_ARG_SRC, md: c.x.want}, arg{kind: C.DNNL_ARG_WEIGHTS, md: c.w.want},
 		arg{kind: C.DNNL_ARG_BIAS, md: bPlain}, arg{kind: C.DNNL_ARG_DST, md: c.y.md}); err != nil {
 		return nil, err
 	}
 	c.w2 = wBD
 	if c.bwdData, err = b.newKernel("conv backward data", bdpd,
-		arg{kind: C.DNNL_ARG_WEIGHTS, md: wBD.md}, arg{kind: C.DNNL_ARG_DIFF_DST, md: c.dy.md},
+		arg{kind: C.DNNL_ARG_WEIGHTS, md: wBD.want}, arg{kind: C.DNNL_ARG_DIFF_DST, md: c.dy.want},
 		arg{kind: C.DNNL_ARG_DIFF_SRC, md: c.dx.md}); err != nil {
 		return nil, err
 	}
 	if c.bwdFilter, err = b.newKernel("conv backward weights", bwpd,
-		arg{kind: C.DNNL_ARG_SRC, md: c.xF.md}, arg{kind: C.DNNL_ARG_DIFF_DST, md: c.dyF.md},
+		arg{kind: C.DNNL_ARG_SRC, md: c.xF.want}, arg{kind: C.DNNL_ARG_DIFF_DST, md: c.dyF.want},
 		arg{kind: C.DNNL_ARG_DIFF_WEIGHTS, md: c.dw.md}, arg{kind: C.DNNL_ARG_DIFF_BIAS, md: bPlain, fixed: c.db}); err != nil {
 		return nil, err
 	}
@@ -205,8 +209,16 @@ func (c *conv) Forward(x, w, b, y backend.Buffer) error {
 	if err != nil {
 		return err
 	}
+	bp, err := c.bias.from(c.b, bb)
+	if err != nil {
+		return err
+	}
+	yp, err := c.y.to(c.b, yb)
+	if err != nil {
+		return err
+	}
 	defer yb.wrote()
-	if err := c.fwd.run(c.b, xp, wp, bb.p, c.y.to(yb)); err != nil {
+	if err := c.fwd.run(c.b, xp, wp, bp, yp); err != nil {
 		return err
 	}
 	return c.y.finish(c.b, yb)
@@ -228,8 +240,12 @@ func (c *conv) BackwardData(w, dy, dx backend.Buffer) error {
 	if err != nil {
 		return err
 	}
+	dxp, err := c.dx.to(c.b, dxb)
+	if err != nil {
+		return err
+	}
 	defer dxb.wrote()
-	if err := c.bwdData.run(c.b, wp, dyp, c.dx.to(dxb)); err != nil {
+	if err := c.bwdData.run(c.b, wp, dyp, dxp); err != nil {
 		return err
 	}
 	return c.dx.finish(c.b, dxb)
@@ -251,9 +267,16 @@ func (c *conv) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 	if err != nil {
 		return err
 	}
+	dwp, err := c.dw.to(c.b, dwb)
+	if err != nil {
+		return err
+	}
+	if err := c.b.makePlain(dbb); err != nil {
+		return err
+	}
 	defer dwb.wrote()
 	defer dbb.wrote()
-	if err := c.bwdFilter.run(c.b, xp, dyp, c.dw.to(dwb)); err != nil {
+	if err := c.bwdFilter.run(c.b, xp, dyp, dwp); err != nil {
 		return err
 	}
 	if err := c.dw.finish(c.b, dwb); err != nil {

@@ -17,10 +17,11 @@ import (
 // max pooling's argmax).
 //
 // The primitives run on channel-blocked layouts (nChw8c on AVX2, nChw16c on
-// AVX-512), converted from and to the interface's NCHW at the op's boundary: on plain
-// NCHW oneDNN 2.6 has no JIT kernels for these layers (LRN backward falls to
-// lrn_ref, 40x slower than the two conversions; pooling to simple_nchw). As in conv,
-// forward's converted x is kept for backward while x is unwritten.
+// AVX-512): on plain NCHW oneDNN 2.6 has no JIT kernels for these layers (LRN
+// backward falls to lrn_ref, 40x slower than two conversions; pooling to
+// simple_nchw). y and dx are left blocked where layout.go's rules allow, and inputs in
+// another layout are converted on the way in; as in conv, forward's converted x is
+// kept for backward while x is unwritten.
 //
 // The workspace describes the x of the latest forward. Backward checks that x is
 // still that buffer, unwritten (by its stamp); if not it reruns forward into a
@@ -75,24 +76,24 @@ func (b *Backend) newFwdBwd(what string, in, out backend.Shape, fd, bd unsafe.Po
 	if o.x, err = b.stage(what+" x", xPlain, queryMD(f, C.dnnl_query_src_md)); err != nil {
 		return nil, err
 	}
-	if o.y, err = b.newOutput(what+" y", yPlain, queryMD(f, C.dnnl_query_dst_md), false); err != nil {
+	if o.y, err = b.newOutput(what+" y", yPlain, queryMD(f, C.dnnl_query_dst_md), out.Len()); err != nil {
 		return nil, err
 	}
 	if o.dy, err = b.stage(what+" dy", yPlain, queryMD(bw, C.dnnl_query_diff_dst_md)); err != nil {
 		return nil, err
 	}
-	if o.dx, err = b.newOutput(what+" dx", xPlain, queryMD(bw, C.dnnl_query_diff_src_md), false); err != nil {
+	if o.dx, err = b.newOutput(what+" dx", xPlain, queryMD(bw, C.dnnl_query_diff_src_md), in.Len()); err != nil {
 		return nil, err
 	}
-	fargs := []arg{{kind: C.DNNL_ARG_SRC, md: o.x.md}, {kind: C.DNNL_ARG_DST, md: o.y.md}}
+	fargs := []arg{{kind: C.DNNL_ARG_SRC, md: o.x.want}, {kind: C.DNNL_ARG_DST, md: o.y.md}}
 	var bargs []arg
 	if bwdReadsX {
 		if o.xB, err = b.stage(what+" x for backward", xPlain, queryMD(bw, C.dnnl_query_src_md), o.x); err != nil {
 			return nil, err
 		}
-		bargs = append(bargs, arg{kind: C.DNNL_ARG_SRC, md: o.xB.md})
+		bargs = append(bargs, arg{kind: C.DNNL_ARG_SRC, md: o.xB.want})
 	}
-	bargs = append(bargs, arg{kind: C.DNNL_ARG_DIFF_DST, md: o.dy.md}, arg{kind: C.DNNL_ARG_DIFF_SRC, md: o.dx.md})
+	bargs = append(bargs, arg{kind: C.DNNL_ARG_DIFF_DST, md: o.dy.want}, arg{kind: C.DNNL_ARG_DIFF_SRC, md: o.dx.md})
 	if ws := queryMD(f, C.dnnl_query_workspace_md); mdBytes(&ws) > 0 {
 		if o.ws, err = b.allocInternal(mdBytes(&ws)); err != nil {
 			return nil, fmt.Errorf("%s workspace: %w", what, err)
@@ -122,8 +123,12 @@ func (o *fwdBwd) Forward(x, y backend.Buffer) error {
 	if err != nil {
 		return err
 	}
+	yp, err := o.y.to(o.b, yb)
+	if err != nil {
+		return err
+	}
 	defer yb.wrote()
-	if err := o.fwd.run(o.b, xp, o.y.to(yb)); err != nil {
+	if err := o.fwd.run(o.b, xp, yp); err != nil {
 		return err
 	}
 	o.wsStamp = xb.stamp.Load()
@@ -148,15 +153,19 @@ func (o *fwdBwd) Backward(x, y, dy, dx backend.Buffer) error {
 	if err != nil {
 		return err
 	}
+	dxp, err := o.dx.to(o.b, dxb)
+	if err != nil {
+		return err
+	}
 	defer dxb.wrote()
 	if o.bwdReadsX {
 		xp, err := o.xB.from(o.b, xb)
 		if err != nil {
 			return err
 		}
-		err = o.bwd.run(o.b, xp, dyp, o.dx.to(dxb))
+		err = o.bwd.run(o.b, xp, dyp, dxp)
 	} else {
-		err = o.bwd.run(o.b, dyp, o.dx.to(dxb))
+		err = o.bwd.run(o.b, dyp, dxp)
 	}
 	if err != nil {
 		return err

@@ -22,10 +22,15 @@ import (
 // buffers, so nothing is converted, and its sum post-op accumulates into dw in place.
 // Inner product's backward weights can only overwrite, which for fc6 (4096 x 9216)
 // would mean a 151 MB temporary and another pass over it every step.
+//
+// Matmul reads rows, so every operand is read in plain order: fc6's x is pool5's
+// output flattened, which arrives blocked and is read through a plain copy, made once
+// per step for forward and backward filter (see staged). Results are written plain.
 type linear struct {
 	b                       *Backend
 	p                       backend.LinearParams
 	fwd, bwdData, bwdFilter *kernel
+	x, w, bias, dy          *staged
 }
 
 func (b *Backend) NewLinear(p backend.LinearParams) (backend.Linear, error) {
@@ -89,6 +94,15 @@ func (b *Backend) newLinear(p backend.LinearParams) (*linear, error) {
 	if l.bwdFilter, err = b.newMatmul("linear backward filter", dyT, x, nil, w, true); err != nil {
 		return nil, err
 	}
+	for _, st := range []struct {
+		s    **staged
+		what string
+		n    int
+	}{{&l.x, "x", n * in}, {&l.w, "w", out * in}, {&l.bias, "b", out}, {&l.dy, "dy", n * out}} {
+		if *st.s, err = b.plainStage(st.what, st.n); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -99,8 +113,21 @@ func (l *linear) Forward(x, w, b, y backend.Buffer) error {
 	if a.err != nil {
 		return a.err
 	}
+	xp, err := l.x.from(l.b, xb)
+	if err != nil {
+		return err
+	}
+	wp, err := l.w.from(l.b, wb)
+	if err != nil {
+		return err
+	}
+	bp, err := l.bias.from(l.b, bb)
+	if err != nil {
+		return err
+	}
 	defer yb.wrote()
-	return l.fwd.run(l.b, xb.p, wb.p, bb.p, yb.p)
+	yb.lay = nil
+	return l.fwd.run(l.b, xp, wp, bp, yb.p)
 }
 
 func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
@@ -110,8 +137,17 @@ func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
 	if a.err != nil {
 		return a.err
 	}
+	dyp, err := l.dy.from(l.b, dyb)
+	if err != nil {
+		return err
+	}
+	wp, err := l.w.from(l.b, wb)
+	if err != nil {
+		return err
+	}
 	defer dxb.wrote()
-	return l.bwdData.run(l.b, dyb.p, wb.p, dxb.p)
+	dxb.lay = nil
+	return l.bwdData.run(l.b, dyp, wp, dxb.p)
 }
 
 func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
@@ -121,13 +157,27 @@ func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 	if a.err != nil {
 		return a.err
 	}
+	dys, err := l.dy.f32(l.b, dyb)
+	if err != nil {
+		return err
+	}
+	xp, err := l.x.from(l.b, xb)
+	if err != nil {
+		return err
+	}
+	if err := l.b.makePlain(dwb); err != nil {
+		return err
+	}
+	if err := l.b.makePlain(dbb); err != nil {
+		return err
+	}
 	defer dwb.wrote()
 	defer dbb.wrote()
-	if err := l.bwdFilter.run(l.b, dyb.p, xb.p, dwb.p); err != nil {
+	if err := l.bwdFilter.run(l.b, unsafe.Pointer(&dys[0]), xp, dwb.p); err != nil {
 		return err
 	}
 	// db += column sums of dy: N x Out adds, too few to be worth a primitive.
-	d, g := dbb.f32(), dyb.f32()
+	d, g := dbb.f32(), dys
 	for i := 0; i < l.p.N; i++ {
 		add(d, g[i*l.p.Out:(i+1)*l.p.Out])
 	}

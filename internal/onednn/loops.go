@@ -10,7 +10,9 @@ import (
 // The elementwise ops oneDNN has no primitive for (dropout with the interface's
 // mask, softmax cross-entropy with labels, SGD with momentum and decay) are Go loops
 // over the host buffers, split into contiguous chunks over the backend's goroutines.
-// They are memory-bound; fc6's SGD (38M weights) is the largest.
+// They are memory-bound; fc6's SGD (38M weights) is the largest. Dropout and the
+// loss depend on where an element sits, so they read plain copies of blocked inputs
+// and write plain; SGD runs on any layout its three buffers share (layout.go).
 
 // grain is the smallest chunk worth a goroutine.
 const grain = 1 << 15
@@ -32,7 +34,12 @@ func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint
 	if !(p >= 0 && p < 1) {
 		return fmt.Errorf("cpu dropout forward: probability %g is outside [0, 1)", p)
 	}
-	xs, ys, ms := xb.f32(), yb.f32(), mb.f32()
+	xs, release, err := b.plainF32(xb)
+	if err != nil {
+		return fmt.Errorf("cpu dropout forward: %w", err)
+	}
+	defer release()
+	ys, ms := yb.f32(), mb.f32()
 	scale := 1 / (1 - p)
 	b.parallel(len(xs), grain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -44,6 +51,7 @@ func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint
 			ys[i] = xs[i] * m
 		}
 	})
+	yb.lay, mb.lay = nil, nil
 	yb.wrote()
 	mb.wrote()
 	return nil
@@ -59,12 +67,23 @@ func (b *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
 	if a.err != nil {
 		return a.err
 	}
-	dys, ms, dxs := dyb.f32(), mb.f32(), dxb.f32()
+	dys, releaseDY, err := b.plainF32(dyb)
+	if err != nil {
+		return fmt.Errorf("cpu dropout backward: dy: %w", err)
+	}
+	defer releaseDY()
+	ms, releaseM, err := b.plainF32(mb)
+	if err != nil {
+		return fmt.Errorf("cpu dropout backward: mask: %w", err)
+	}
+	defer releaseM()
+	dxs := dxb.f32()
 	b.parallel(len(dys), grain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dxs[i] = dys[i] * ms[i]
 		}
 	})
+	dxb.lay = nil
 	dxb.wrote()
 	return nil
 }
@@ -97,9 +116,18 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	if a.err != nil {
 		return 0, a.err
 	}
-	ls := lb.f32()
+	ls, release, err := b.plainF32(lb)
+	if err != nil {
+		return 0, fmt.Errorf("cpu softmax cross-entropy: logits: %w", err)
+	}
+	defer release()
 	var ds []float32
 	if db != nil {
+		// Rows past n are not written: make the whole buffer plain so they keep
+		// their values.
+		if err := b.makePlain(db); err != nil {
+			return 0, fmt.Errorf("cpu softmax cross-entropy: dlogits: %w", err)
+		}
 		ds = db.f32()
 	}
 	var total float64
@@ -143,6 +171,21 @@ func (b *Backend) SGD(w, g, v backend.Buffer, lr, momentum, decay float32) error
 		return a.err
 	}
 	ws, gs, vs := wb.f32(), gb.f32(), vb.f32()
+	if !sameLayout(wb.lay, gb.lay) || !sameLayout(wb.lay, vb.lay) {
+		// Mixed layouts: w and v are updated in place, so they become plain; g is read.
+		if err := b.makePlain(wb); err != nil {
+			return fmt.Errorf("cpu sgd: w: %w", err)
+		}
+		if err := b.makePlain(vb); err != nil {
+			return fmt.Errorf("cpu sgd: v: %w", err)
+		}
+		var release func()
+		var err error
+		if gs, release, err = b.plainF32(gb); err != nil {
+			return fmt.Errorf("cpu sgd: g: %w", err)
+		}
+		defer release()
+	}
 	dl := decay * lr
 	b.parallel(len(ws), grain, func(lo, hi int) {
 		ws, gs, vs := ws[lo:hi], gs[lo:hi], vs[lo:hi]

@@ -45,7 +45,7 @@ func (b *Backend) newPool(p backend.PoolParams) (backend.Op, error) {
 		kh, sh, okH = uniformWindows(p.In.H, out.H)
 		kw, sw, okW = uniformWindows(p.In.W, out.W)
 		if !okH || !okW {
-			return newAdaptivePool(b, p.In, out), nil
+			return newAdaptivePool(b, p.In, out)
 		}
 		alg, ph, pw = C.dnnl_pooling_avg_exclude_padding, 0, 0
 	default:

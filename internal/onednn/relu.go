@@ -18,7 +18,9 @@ import (
 //	backward  y, dy -> dx = dy * (y > 0)    (relu_use_dst_for_bwd: reads y, not x)
 //
 // The interface passes bare buffers, so kernels are built on first use per length and
-// kept (a network has a handful of ReLU lengths).
+// kept (a network has a handful of ReLU lengths). Where an element sits does not
+// matter to ReLU, so it runs on blocked buffers as they are when y and dy agree
+// (layout.go, rule 5).
 type reluKernels struct{ fwd, bwd *kernel }
 
 func (b *Backend) reluFor(n int) (*reluKernels, error) {
@@ -83,6 +85,7 @@ func (b *Backend) ReLUForward(x, y backend.Buffer) error {
 		return fmt.Errorf("cpu relu forward: %w", err)
 	}
 	defer yb.wrote()
+	yb.lay = xb.lay
 	return r.fwd.run(b, xb.p, yb.p)
 }
 
@@ -101,5 +104,20 @@ func (b *Backend) ReLUBackward(y, dy, dx backend.Buffer) error {
 		return fmt.Errorf("cpu relu backward: %w", err)
 	}
 	defer dxb.wrote()
-	return r.bwd.run(b, yb.p, dyb.p, dxb.p)
+	if sameLayout(yb.lay, dyb.lay) {
+		dxb.lay = yb.lay
+		return r.bwd.run(b, yb.p, dyb.p, dxb.p)
+	}
+	yp, releaseY, err := b.plainView(yb)
+	if err != nil {
+		return fmt.Errorf("cpu relu backward: y: %w", err)
+	}
+	defer releaseY()
+	dyp, releaseDY, err := b.plainView(dyb)
+	if err != nil {
+		return fmt.Errorf("cpu relu backward: dy: %w", err)
+	}
+	defer releaseDY()
+	dxb.lay = nil
+	return r.bwd.run(b, yp, dyp, dxb.p)
 }

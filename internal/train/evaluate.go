@@ -10,9 +10,9 @@ import (
 
 // Evaluate runs the network in evaluation mode over one pass of the loader: mean
 // loss, top-1 and top-5.
-func Evaluate(ctx context.Context, net *model.Network, l *dataset.Loader) (Tally, error) {
+func Evaluate(ctx context.Context, net model.Net, l *dataset.Loader) (Tally, error) {
 	var t Tally
-	classes := net.Cfg.Classes
+	classes := net.Classes()
 	st, err := l.Run(ctx, 0, func(b *dataset.Batch) error {
 		if b.N == 0 {
 			return nil
@@ -42,12 +42,12 @@ func Evaluate(ctx context.Context, net *model.Network, l *dataset.Loader) (Tally
 // their mirrors, softmax averaged over the ten. The loader must have an evaluation
 // transform without crop (the crop is done here), and the network a batch of at
 // least 10.
-func EvaluateTenCrop(ctx context.Context, net *model.Network, src dataset.Source, tf dataset.Transform) (Tally, error) {
+func EvaluateTenCrop(ctx context.Context, net model.Net, src dataset.Source, tf dataset.Transform) (Tally, error) {
 	var t Tally
-	if net.Batch < 10 {
-		return t, fmt.Errorf("ten-crop evaluation needs a batch of at least 10 (got %d)", net.Batch)
+	if net.BatchSize() < 10 {
+		return t, fmt.Errorf("ten-crop evaluation needs a batch of at least 10 (got %d)", net.BatchSize())
 	}
-	classes := net.Cfg.Classes
+	classes := net.Classes()
 	for i := 0; i < src.Len(); i++ {
 		if err := ctx.Err(); err != nil {
 			return t, err

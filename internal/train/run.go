@@ -27,8 +27,11 @@ import (
 
 // Options are what a training run needs besides its config.
 type Options struct {
-	Config   *config.Config
-	Backend  backend.Backend
+	Config *config.Config
+	// Net is the network built for the config's batch size (one device or two
+	// towers); Backend names where it runs, for the checkpoint.
+	Net      model.Net
+	Backend  string
 	OutDir   string
 	Resume   *checkpoint.Checkpoint // nil: a fresh run
 	Strict   bool                   // an unreadable image stops the run
@@ -98,11 +101,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, err := model.New(c.Model, o.Backend, c.Train.BatchSize)
-	if err != nil {
-		return nil, err
-	}
-	defer net.Close()
+	net := o.Net
 
 	stepsPerEpoch := int64(trainL.NumBatches())
 	if c.Train.MaxSteps > 0 {
@@ -117,7 +116,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	st := checkpoint.State{Config: string(cfgYAML), Classes: trainSrc.Classes(), Seed: uint64(c.Train.Seed),
-		Backend: o.Backend.Name(), Threads: 0}
+		Backend: o.Backend}
 	skipBatches := 0
 	if o.Resume != nil {
 		if err := net.LoadWeights(o.Resume.Weights); err != nil {

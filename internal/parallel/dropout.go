@@ -1,0 +1,74 @@
+package parallel
+
+import (
+	"fmt"
+
+	"alexnet/internal/backend"
+)
+
+// dropoutOp: inverted dropout while training (y = x * mask, mask 0 or 1/(1-p)),
+// identity at evaluation, on the tower's part of the activation.
+//
+// The single network draws element i of its [N, F] activation as
+// backend.DropoutKeep(seed, i, p) with i = n*F + f. Tower k holds features
+// off .. off+F/2-1 of each row, so its element (n, j) must use the index
+// n*F + off + j; the backend's DropoutForward would use its local index
+// n*F/2 + j, and no choice of seed maps one onto the other for every row. So on a
+// split tensor the tower draws the mask on the host with the single network's
+// indices, uploads it, and multiplies: DropoutBackward computes dx = dy * mask,
+// which is exactly y = x * mask. Cost per tower and step: N*F/2 hash draws on the
+// host and an upload of N*F/2 floats (for AlexNet's fc6 and fc7 at batch 128,
+// 2 x 1 MiB per tower). On a replicated tensor (before the first conv or linear
+// layer) local and global indices agree, and the backend draws the mask itself.
+type dropoutOp struct {
+	bufs
+	b    backend.Backend
+	mask backend.Buffer
+	p    float32
+	// host is the mask drawn on the host (split tensors only; nil: the backend
+	// draws it); part floats per image of it, at off in each image's whole floats.
+	host             []float32
+	part, whole, off int
+	trained          bool // whether the last forward applied a mask
+}
+
+func (l *dropoutOp) forward(train bool, seed uint64) error {
+	l.trained = train && l.p > 0
+	if !l.trained {
+		return l.b.Copy(l.y, l.x)
+	}
+	if l.host == nil {
+		return l.b.DropoutForward(l.x, l.y, l.mask, l.p, seed)
+	}
+	if !(l.p >= 0 && l.p < 1) {
+		return fmt.Errorf("dropout: probability %g must be in [0, 1)", l.p)
+	}
+	scale := 1 / (1 - l.p) // in float32, as every backend computes it
+	rows := len(l.host) / l.part
+	for n := range rows {
+		row := l.host[n*l.part : (n+1)*l.part]
+		base := n*l.whole + l.off
+		for j := range row {
+			if backend.DropoutKeep(seed, base+j, l.p) {
+				row[j] = scale
+			} else {
+				row[j] = 0
+			}
+		}
+	}
+	if err := l.b.Upload(l.mask, l.host); err != nil {
+		return err
+	}
+	return l.b.DropoutBackward(l.x, l.mask, l.y) // y = x * mask
+}
+
+// backward: dx = dy * mask.
+func (l *dropoutOp) backward() error {
+	if l.dx == nil {
+		return nil
+	}
+	if !l.trained {
+		return l.b.Copy(l.dx, l.dy)
+	}
+	return l.b.DropoutBackward(l.dy, l.mask, l.dx)
+}

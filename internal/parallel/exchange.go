@@ -1,0 +1,144 @@
+package parallel
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"alexnet/internal/backend"
+)
+
+// PeerCopier is what a backend may implement to move data between its buffers and
+// another backend's (or its own) without staging through host memory: on GPUs,
+// cudaMemcpy2DAsync with cudaMemcpyDefault under unified addressing, which takes
+// the peer-to-peer path when peer access is enabled.
+//
+// The copy is strided because the towers exchange parts of NCHW tensors: tower k's
+// channels of each image are one run of floats, and the runs of consecutive images
+// are a whole image apart. So CopyPeer copies rows runs of width floats, run r from
+// src[srcOff + r*srcStride:] to dst[dstOff + r*dstStride:]. dst belongs to the
+// receiver; src belongs to from, which may be the receiver itself. (A whole-buffer
+// copy, CopyPeer(dst, src, from), cannot build the concatenation of two towers'
+// channels that a layer reading both towers needs, and the backend interface has no
+// offsets; hence the strides.)
+//
+// Ordering: the towers call the source backend's Sync before the copy is issued and
+// the receiver's Sync after it, before either buffer is written again; the copy may
+// be asynchronous on the receiver's queue in between.
+type PeerCopier interface {
+	CopyPeer(dst backend.Buffer, dstOff, dstStride int, src backend.Buffer, srcOff, srcStride, width, rows int, from backend.Backend) error
+}
+
+// copySet fills one buffer of a tower from pieces of the towers' buffers.
+type copySet struct {
+	what  string
+	t     int // the receiving tower
+	to    backend.Backend
+	dst   backend.Buffer
+	rows  int
+	parts []copyPart
+	moved *atomic.Int64 // floats that crossed between the towers
+	cross int64         // floats per run that cross
+
+	// Host staging, when the receiver is no PeerCopier: dst is assembled in host
+	// memory and uploaded whole (floats no piece covers are zeros), each source
+	// downloaded whole once.
+	host []float32
+}
+
+type copyPart struct {
+	piece
+	src  backend.Buffer
+	b    backend.Backend // src's
+	host *[]float32      // download of src, shared between parts of one source
+}
+
+func newCopySet(what string, t int, to backend.Backend, dst backend.Buffer, rows int, ps []piece,
+	src func(from int) (backend.Buffer, backend.Backend), moved *atomic.Int64) (*copySet, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	c := &copySet{what: what, t: t, to: to, dst: dst, rows: rows, moved: moved}
+	if dst == nil || dst.Len()%rows != 0 {
+		return nil, fmt.Errorf("%s: destination buffer does not hold %d rows", what, rows)
+	}
+	staged := map[backend.Buffer]*[]float32{}
+	for _, p := range ps {
+		s, b := src(p.from)
+		if s == nil || s.Len()%rows != 0 {
+			return nil, fmt.Errorf("%s: tower %d's source buffer does not hold %d rows", what, p.from, rows)
+		}
+		if p.srcOff+p.width > s.Len()/rows || p.dstOff+p.width > dst.Len()/rows {
+			return nil, fmt.Errorf("%s: piece [%d, +%d) -> [%d, +%d) outside rows of %d and %d floats",
+				what, p.srcOff, p.width, p.dstOff, p.width, s.Len()/rows, dst.Len()/rows)
+		}
+		h, ok := staged[s]
+		if !ok {
+			h = new([]float32)
+			staged[s] = h
+		}
+		c.parts = append(c.parts, copyPart{piece: p, src: s, b: b, host: h})
+		if p.from != t {
+			c.cross += int64(p.width)
+		}
+	}
+	return c, nil
+}
+
+// run does the copies. The caller has synced the sources' backends.
+func (c *copySet) run() error {
+	if c == nil {
+		return nil
+	}
+	dstStride := c.dst.Len() / c.rows
+	if pc, ok := c.to.(PeerCopier); ok {
+		for _, p := range c.parts {
+			if err := pc.CopyPeer(c.dst, p.dstOff, dstStride, p.src, p.srcOff, p.src.Len()/c.rows, p.width, c.rows, p.b); err != nil {
+				return fmt.Errorf("%s: copy from tower %d: %w", c.what, p.from, err)
+			}
+		}
+	} else {
+		if c.host == nil {
+			c.host = make([]float32, c.dst.Len())
+		}
+		for _, p := range c.parts {
+			if *p.host == nil {
+				*p.host = make([]float32, p.src.Len())
+			}
+		}
+		downloaded := map[*[]float32]bool{}
+		for _, p := range c.parts {
+			if downloaded[p.host] {
+				continue
+			}
+			if err := p.b.Download(*p.host, p.src); err != nil {
+				return fmt.Errorf("%s: download from tower %d: %w", c.what, p.from, err)
+			}
+			downloaded[p.host] = true
+		}
+		for _, p := range c.parts {
+			srcStride := p.src.Len() / c.rows
+			for r := range c.rows {
+				copy(c.host[r*dstStride+p.dstOff:][:p.width], (*p.host)[r*srcStride+p.srcOff:][:p.width])
+			}
+		}
+		if err := c.to.Upload(c.dst, c.host); err != nil {
+			return fmt.Errorf("%s: upload: %w", c.what, err)
+		}
+	}
+	c.moved.Add(c.cross * int64(c.rows))
+	return nil
+}
+
+// add computes dst += src on b. The backend interface has no addition, but its SGD
+// step with lr -1, momentum 0 and decay 0 is one, exactly:
+//
+//	v <- 0*v - 0*w - (-1)*g = g;  w <- w + v = w + g
+//
+// scratch (v) is zeroed first so that a non-finite value left there cannot leak
+// into the sum through 0*v.
+func add(b backend.Backend, dst, src, scratch backend.Buffer) error {
+	if err := b.Zero(scratch); err != nil {
+		return err
+	}
+	return b.SGD(dst, src, scratch, -1, 0, 0)
+}

@@ -25,6 +25,7 @@ enum {
 	AX_cudaMemcpyHostToDevice = 1,
 	AX_cudaMemcpyDeviceToHost = 2,
 	AX_cudaMemcpyDeviceToDevice = 3,
+	AX_cudaMemcpyDefault = 4, /* direction from the pointers (unified addressing) */
 };
 enum { AX_cudaStreamNonBlocking = 0x01 };
 
@@ -113,6 +114,9 @@ typedef struct {
 	X(cudaError_t, cudaFree, (void *devPtr)) \
 	X(cudaError_t, cudaMemsetAsync, (void *devPtr, int value, size_t count, cudaStream_t stream)) \
 	X(cudaError_t, cudaMemcpyAsync, (void *dst, const void *src, size_t count, int kind, cudaStream_t stream)) \
+	X(cudaError_t, cudaMemcpy2DAsync, (void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, int kind, cudaStream_t stream)) \
+	X(cudaError_t, cudaDeviceCanAccessPeer, (int *canAccessPeer, int device, int peerDevice)) \
+	X(cudaError_t, cudaDeviceEnablePeerAccess, (int peerDevice, unsigned int flags)) \
 	X(cudaError_t, cudaStreamCreateWithFlags, (cudaStream_t *pStream, unsigned int flags)) \
 	X(cudaError_t, cudaStreamDestroy, (cudaStream_t stream)) \
 	X(cudaError_t, cudaStreamSynchronize, (cudaStream_t stream)) \

@@ -31,6 +31,15 @@ static inline cudaError_t axw_cudaMemsetAsync(uintptr_t p, int v, size_t n, cuda
 static inline cudaError_t axw_cudaMemcpyAsyncDtoD(uintptr_t dst, uintptr_t src, size_t n, cudaStream_t s) {
 	return ax_cudaMemcpyAsync(AXP(dst), AXP(src), n, AX_cudaMemcpyDeviceToDevice, s);
 }
+/* Strided copy between any two device buffers, on one GPU or two (cudaMemcpyDefault). */
+static inline cudaError_t axw_cudaMemcpy2DAsyncDefault(uintptr_t dst, size_t dpitch, uintptr_t src, size_t spitch,
+	size_t width, size_t height, cudaStream_t s) {
+	return ax_cudaMemcpy2DAsync(AXP(dst), dpitch, AXP(src), spitch, width, height, AX_cudaMemcpyDefault, s);
+}
+static inline cudaError_t axw_cudaDeviceCanAccessPeer(int *can, int dev, int peer) {
+	return ax_cudaDeviceCanAccessPeer(can, dev, peer);
+}
+static inline cudaError_t axw_cudaDeviceEnablePeerAccess(int peer) { return ax_cudaDeviceEnablePeerAccess(peer, 0); }
 /*
  * Host copies queue on the stream and wait for it inside one C call: the Go memory
  * at host may only be used while the call that received it runs (cgo's rule), and an

@@ -37,6 +37,22 @@ func cudaMemcpyDtoD(dst, src devPtr, bytes int64, s C.cudaStream_t) error {
 	return cudaErr("cudaMemcpyAsync(DeviceToDevice)", C.axw_cudaMemcpyAsyncDtoD(dst.c(), src.c(), C.size_t(bytes), s))
 }
 
+// cudaMemcpy2DDefault copies rows of width bytes between device buffers of any GPU.
+func cudaMemcpy2DDefault(dst devPtr, dpitch int64, src devPtr, spitch, width, rows int64, s C.cudaStream_t) error {
+	return cudaErr("cudaMemcpy2DAsync", C.axw_cudaMemcpy2DAsyncDefault(dst.c(), C.size_t(dpitch), src.c(), C.size_t(spitch),
+		C.size_t(width), C.size_t(rows), s))
+}
+
+func cudaDeviceCanAccessPeer(dev, peer int) (bool, error) {
+	var can C.int
+	err := cudaErr("cudaDeviceCanAccessPeer", C.axw_cudaDeviceCanAccessPeer(&can, C.int(dev), C.int(peer)))
+	return can != 0, err
+}
+
+func cudaDeviceEnablePeerAccess(peer int) error {
+	return cudaErr("cudaDeviceEnablePeerAccess", C.axw_cudaDeviceEnablePeerAccess(C.int(peer)))
+}
+
 // cudaMemcpyHtoDSync copies host to device and waits for the stream (see axwrap.h).
 func cudaMemcpyHtoDSync(dst devPtr, host unsafe.Pointer, bytes int64, s C.cudaStream_t) error {
 	return cudaErr("cudaMemcpyAsync(HostToDevice)", C.axw_cudaMemcpyHtoDSync(dst.c(), host, C.size_t(bytes), s))

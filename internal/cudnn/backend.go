@@ -130,6 +130,7 @@ type Backend struct {
 	peak   int64
 	late   error // a failure of Free, which cannot return one; reported by Sync and Close
 	closed bool
+	peers  map[int]bool // devices whose memory this one reads directly (CopyPeer)
 }
 
 // openCount numbers the backends opened, for Backend.gen.

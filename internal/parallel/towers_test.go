@@ -15,6 +15,7 @@ import (
 	"alexnet/internal/ref"
 	"alexnet/internal/safetensors"
 
+	_ "alexnet/internal/cudnn"
 	_ "alexnet/internal/onednn"
 )
 
@@ -206,7 +207,7 @@ func TestTowersEqualSingleDevice(t *testing.T) {
 		{"testdata/mini.yaml", 5, 4}, // one padded row
 	} {
 		cfg := loadConfig(t, net.path)
-		for _, name := range []string{"ref", "cpu"} {
+		for _, name := range []string{"ref", "cpu", "cuda"} {
 			t.Run(cfg.Name+"/"+name, func(t *testing.T) {
 				compare(t, cfg, name, openKind(t, name), net.batch, net.n)
 			})

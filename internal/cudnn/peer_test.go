@@ -1,0 +1,6 @@
+package cudnn
+
+import "alexnet/internal/parallel"
+
+// The towers join through CopyPeer when the backend offers it.
+var _ parallel.PeerCopier = (*Backend)(nil)

@@ -21,6 +21,7 @@
 /* ---- CUDA runtime: cuda_runtime_api.h, driver_types.h ---- */
 typedef int cudaError_t; /* cudaSuccess = 0 */
 typedef struct CUstream_st *cudaStream_t;
+typedef struct CUevent_st *cudaEvent_t;
 enum {
 	AX_cudaMemcpyHostToDevice = 1,
 	AX_cudaMemcpyDeviceToHost = 2,
@@ -28,6 +29,7 @@ enum {
 	AX_cudaMemcpyDefault = 4, /* direction from the pointers (unified addressing) */
 };
 enum { AX_cudaStreamNonBlocking = 0x01 };
+enum { AX_cudaEventDisableTiming = 0x02 }; /* no timestamps: cheaper to record and wait on */
 
 /* ---- CUDA driver: cuda.h ---- */
 typedef int CUresult; /* CUDA_SUCCESS = 0 */
@@ -112,6 +114,8 @@ typedef struct {
 	X(cudaError_t, cudaSetDevice, (int device)) \
 	X(cudaError_t, cudaMalloc, (void **devPtr, size_t size)) \
 	X(cudaError_t, cudaFree, (void *devPtr)) \
+	X(cudaError_t, cudaMallocHost, (void **ptr, size_t size)) \
+	X(cudaError_t, cudaFreeHost, (void *ptr)) \
 	X(cudaError_t, cudaMemsetAsync, (void *devPtr, int value, size_t count, cudaStream_t stream)) \
 	X(cudaError_t, cudaMemcpyAsync, (void *dst, const void *src, size_t count, int kind, cudaStream_t stream)) \
 	X(cudaError_t, cudaMemcpy2DAsync, (void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, int kind, cudaStream_t stream)) \
@@ -120,6 +124,11 @@ typedef struct {
 	X(cudaError_t, cudaStreamCreateWithFlags, (cudaStream_t *pStream, unsigned int flags)) \
 	X(cudaError_t, cudaStreamDestroy, (cudaStream_t stream)) \
 	X(cudaError_t, cudaStreamSynchronize, (cudaStream_t stream)) \
+	X(cudaError_t, cudaStreamWaitEvent, (cudaStream_t stream, cudaEvent_t event, unsigned int flags)) \
+	X(cudaError_t, cudaEventCreateWithFlags, (cudaEvent_t *event, unsigned int flags)) \
+	X(cudaError_t, cudaEventDestroy, (cudaEvent_t event)) \
+	X(cudaError_t, cudaEventRecord, (cudaEvent_t event, cudaStream_t stream)) \
+	X(cudaError_t, cudaEventSynchronize, (cudaEvent_t event)) \
 	X(cudaError_t, cudaMemGetInfo, (size_t *free, size_t *total)) \
 	X(const char *, cudaGetErrorName, (cudaError_t error)) \
 	X(const char *, cudaGetErrorString, (cudaError_t error))

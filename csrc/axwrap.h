@@ -56,6 +56,29 @@ static inline cudaError_t axw_cudaMemcpyDtoHSync(void *host, uintptr_t src, size
 	cudaError_t w = ax_cudaStreamSynchronize(s);
 	return e != 0 ? e : w;
 }
+/*
+ * Page-locked host memory, for uploads the copy engine can read while the host goes
+ * on (cudaMemcpyAsync from pageable memory is staged by the driver and may block).
+ * The pointer is C memory: Go may keep it across calls.
+ */
+static inline cudaError_t axw_cudaMallocHost(void **p, size_t n) {
+	*p = NULL;
+	return ax_cudaMallocHost(p, n);
+}
+static inline cudaError_t axw_cudaFreeHost(void *p) { return ax_cudaFreeHost(p); }
+/* Asynchronous only when host is page-locked (axw_cudaMallocHost); the caller keeps it
+ * untouched until an event recorded after the copy has completed. */
+static inline cudaError_t axw_cudaMemcpyAsyncHtoD(uintptr_t dst, const void *host, size_t n, cudaStream_t s) {
+	return ax_cudaMemcpyAsync(AXP(dst), host, n, AX_cudaMemcpyHostToDevice, s);
+}
+static inline cudaError_t axw_cudaEventCreateDisableTiming(cudaEvent_t *e) {
+	return ax_cudaEventCreateWithFlags(e, AX_cudaEventDisableTiming);
+}
+static inline cudaError_t axw_cudaEventDestroy(cudaEvent_t e) { return ax_cudaEventDestroy(e); }
+static inline cudaError_t axw_cudaEventRecord(cudaEvent_t e, cudaStream_t s) { return ax_cudaEventRecord(e, s); }
+static inline cudaError_t axw_cudaEventSynchronize(cudaEvent_t e) { return ax_cudaEventSynchronize(e); }
+/* Work queued on s after this waits for e's latest record (flags 0: cudaEventWaitDefault). */
+static inline cudaError_t axw_cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e) { return ax_cudaStreamWaitEvent(s, e, 0); }
 static inline cudaError_t axw_cudaStreamCreateNonBlocking(cudaStream_t *s) {
 	return ax_cudaStreamCreateWithFlags(s, AX_cudaStreamNonBlocking);
 }

@@ -63,6 +63,44 @@ func cudaMemcpyDtoHSync(host unsafe.Pointer, src devPtr, bytes int64, s C.cudaSt
 	return cudaErr("cudaMemcpyAsync(DeviceToHost)", C.axw_cudaMemcpyDtoHSync(host, src.c(), C.size_t(bytes), s))
 }
 
+// cudaMallocHost allocates page-locked host memory (C memory, not Go's).
+func cudaMallocHost(bytes int64) (unsafe.Pointer, error) {
+	var p unsafe.Pointer
+	err := cudaErr("cudaMallocHost", C.axw_cudaMallocHost(&p, C.size_t(bytes)))
+	return p, err
+}
+
+func cudaFreeHost(p unsafe.Pointer) error {
+	return cudaErr("cudaFreeHost", C.axw_cudaFreeHost(p))
+}
+
+// cudaMemcpyHtoDAsync queues a copy from page-locked host memory; it returns before
+// the copy has read host.
+func cudaMemcpyHtoDAsync(dst devPtr, host unsafe.Pointer, bytes int64, s C.cudaStream_t) error {
+	return cudaErr("cudaMemcpyAsync(HostToDevice)", C.axw_cudaMemcpyAsyncHtoD(dst.c(), host, C.size_t(bytes), s))
+}
+
+func cudaEventCreateDisableTiming() (C.cudaEvent_t, error) {
+	var e C.cudaEvent_t
+	return e, cudaErr("cudaEventCreateWithFlags", C.axw_cudaEventCreateDisableTiming(&e))
+}
+
+func cudaEventDestroy(e C.cudaEvent_t) error {
+	return cudaErr("cudaEventDestroy", C.axw_cudaEventDestroy(e))
+}
+
+func cudaEventRecord(e C.cudaEvent_t, s C.cudaStream_t) error {
+	return cudaErr("cudaEventRecord", C.axw_cudaEventRecord(e, s))
+}
+
+func cudaEventSynchronize(e C.cudaEvent_t) error {
+	return cudaErr("cudaEventSynchronize", C.axw_cudaEventSynchronize(e))
+}
+
+func cudaStreamWaitEvent(s C.cudaStream_t, e C.cudaEvent_t) error {
+	return cudaErr("cudaStreamWaitEvent", C.axw_cudaStreamWaitEvent(s, e))
+}
+
 func cudaStreamCreateNonBlocking() (C.cudaStream_t, error) {
 	var s C.cudaStream_t
 	return s, cudaErr("cudaStreamCreateWithFlags", C.axw_cudaStreamCreateNonBlocking(&s))

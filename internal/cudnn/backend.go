@@ -95,8 +95,9 @@ func (c Config) workspaceLimit() int64 {
 
 // Backend runs backend.Backend on one GPU: one stream, with the cuDNN and cuBLAS
 // handles and the NVRTC kernels bound to it, so all work is ordered on that stream
-// and Sync waits for it. A Backend is meant for one goroutine at a time (Memory
-// excepted).
+// and Sync waits for it. Large uploads travel on a second, copy stream, joined to the
+// first by events so that they too land in order (upload.go). A Backend is meant for
+// one goroutine at a time (Memory excepted).
 type Backend struct {
 	cfg    Config
 	dev    int
@@ -123,6 +124,9 @@ type Backend struct {
 	labelsCap int
 	losses    devPtr // float64
 	lossesCap int
+
+	// up stages large uploads through page-locked memory on a copy stream (upload.go).
+	up uploader
 
 	mu     sync.Mutex // guards the fields below (Memory may be called from anywhere)
 	live   map[*buffer]struct{}
@@ -166,7 +170,8 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b := &Backend{cfg: cfg, dev: o.Device, gen: openCount.Add(1), flat: map[int]C.cudnnTensorDescriptor_t{}, live: map[*buffer]struct{}{}}
+	b := &Backend{cfg: cfg, dev: o.Device, gen: openCount.Add(1), flat: map[int]C.cudnnTensorDescriptor_t{}, live: map[*buffer]struct{}{},
+		up: uploader{min: uploadAsyncMin, max: uploadAsyncMax}}
 	defer func() {
 		if err != nil {
 			b.teardown()
@@ -353,6 +358,9 @@ func (b *Backend) Free(x backend.Buffer) {
 	}
 }
 
+// Memory counts device memory: buffers, the convolution workspace, softmax scratch and
+// the device staging of uploads. The page-locked host staging of uploads is host
+// memory and is not counted (see upload.go).
 func (b *Backend) Memory() backend.MemStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -411,6 +419,9 @@ func (a *args) get(x backend.Buffer, n int, name string) devPtr {
 	return p
 }
 
+// Upload copies src into dst in order with the work queued on the stream. Large
+// uploads return without waiting for that work (upload.go); small ones copy and wait.
+// Either way src is the caller's again when Upload returns.
 func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 	a := b.args("upload")
 	p := a.get(dst, len(src), "dst")
@@ -425,6 +436,12 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 		return err
 	}
 	defer done()
+	if took, err := b.uploadAsync(p, src); took {
+		if err != nil {
+			return fmt.Errorf("cuda upload: %w", err)
+		}
+		return nil
+	}
 	if err := cudaMemcpyHtoDSync(p, unsafe.Pointer(&src[0]), 4*int64(len(src)), b.stream); err != nil {
 		return fmt.Errorf("cuda upload: %w", err)
 	}
@@ -568,6 +585,9 @@ func (b *Backend) teardown() []error {
 		keep(cudnnDestroyTensorDescriptor(d))
 		delete(b.flat, n)
 	}
+	// The uploads in flight write into buffers and wait on the compute stream: release
+	// them while the stream and the context still exist.
+	errs = append(errs, b.releaseUploads()...)
 	keep(b.mfree(b.ws, b.wsBytes))
 	keep(b.mfree(b.labels, 4*int64(b.labelsCap)))
 	keep(b.mfree(b.losses, 8*int64(b.lossesCap)))

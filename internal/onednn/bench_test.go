@@ -1,10 +1,18 @@
 package onednn
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
 	"testing"
+	"time"
 
+	"alexnet/configs"
 	"alexnet/internal/backend"
+	"alexnet/internal/config"
+	"alexnet/internal/model"
 )
 
 // AlexNet's conv2 at batch 32: 96x27x27 -> 256 channels, 5x5, pad 2, groups 2.
@@ -167,5 +175,120 @@ func BenchmarkLRNPool(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkNetLayouts times whole training steps and inferences of a built-in
+// network (ALEXNET_BENCH_CONFIG, default alexnet, at ALEXNET_BENCH_BATCH, default 32,
+// on 2 threads) with blocked layouts handed between ops ("blocked") and converted to
+// plain at every op boundary ("plain"). The two networks run alternately, step by
+// step, so a machine shared with other work slows both alike; each reports its best
+// and median milliseconds. Run with -benchtime=Nx for N steps of each.
+func BenchmarkNetLayouts(b *testing.B) {
+	name := cmp.Or(os.Getenv("ALEXNET_BENCH_CONFIG"), "alexnet")
+	batch, err := strconv.Atoi(cmp.Or(os.Getenv("ALEXNET_BENCH_BATCH"), "32"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	text, err := configs.Get(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load(name, text, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type variant struct {
+		name         string
+		net          *model.Network
+		train, infer []float64
+	}
+	var vs []*variant
+	defer func() { keepBlocked = true }()
+	for _, blocked := range []bool{false, true} {
+		keepBlocked = blocked
+		be, err := Open(backend.Options{Threads: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer be.Close()
+		net, err := model.New(cfg.Model, be, batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer net.Close()
+		if err := net.Init(1); err != nil {
+			b.Fatal(err)
+		}
+		v := &variant{name: "plain", net: net}
+		if blocked {
+			v.name = "blocked"
+		}
+		vs = append(vs, v)
+	}
+	keepBlocked = true
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*vs[0].net.Info[0].In.PerImage())
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	labels := make([]int32, batch)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(cfg.Model.Classes))
+	}
+	var step int64
+	seed := func(layer int) uint64 { return backend.DropoutSeed(1, step, layer) }
+	trainStep := func(net *model.Network) error {
+		if err := net.SetInput(x, batch); err != nil {
+			return err
+		}
+		if err := net.Forward(true, seed); err != nil {
+			return err
+		}
+		if _, err := net.Loss(labels); err != nil {
+			return err
+		}
+		if err := net.ZeroGrad(); err != nil {
+			return err
+		}
+		if err := net.Backward(); err != nil {
+			return err
+		}
+		return net.Step(0.01, 0.9, 5e-4)
+	}
+	infer := func(net *model.Network) error {
+		if err := net.Forward(false, nil); err != nil {
+			return err
+		}
+		_, err := net.Logits()
+		return err
+	}
+	timeIt := func(f func(*model.Network) error, net *model.Network) float64 {
+		t0 := time.Now()
+		if err := f(net); err != nil {
+			b.Fatal(err)
+		}
+		return float64(time.Since(t0).Microseconds()) / 1e3
+	}
+	for _, v := range vs { // warm-up: first touches, primitive caches
+		timeIt(trainStep, v.net)
+		timeIt(infer, v.net)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step++
+		for _, v := range vs {
+			v.train = append(v.train, timeIt(trainStep, v.net))
+			v.infer = append(v.infer, timeIt(infer, v.net))
+		}
+	}
+	b.StopTimer()
+	for _, v := range vs {
+		slices.Sort(v.train)
+		slices.Sort(v.infer)
+		b.Logf("%s, %s batch %d: training step best %.1f ms, median %.1f ms; inference best %.1f ms, median %.1f ms",
+			v.name, name, batch, v.train[0], v.train[len(v.train)/2], v.infer[0], v.infer[len(v.infer)/2])
+		b.ReportMetric(v.train[len(v.train)/2], v.name+"-train-ms")
+		b.ReportMetric(v.infer[len(v.infer)/2], v.name+"-infer-ms")
 	}
 }

@@ -252,49 +252,9 @@ func (m *Network) Close() {
 // seed (each tensor from its own stream, so adding a layer does not shift the others).
 func (m *Network) Init(seed uint64) error {
 	for i, p := range m.Params {
-		rng := rand.New(rand.NewPCG(seed, uint64(i)+1))
-		data := make([]float32, p.Len)
-		cfg := p.layer.Cfg
-		fanIn := 1
-		for _, d := range p.layer.WeightShape[1:] {
-			fanIn *= d
-		}
-		fanOut := p.layer.WeightShape[0]
-		for _, d := range p.layer.WeightShape[2:] {
-			fanOut *= d
-		}
-		switch {
-		case p.bias && cfg.Bias != nil:
-			for j := range data {
-				data[j] = float32(*cfg.Bias)
-			}
-		case p.bias && cfg.Init == "pytorch":
-			bound := 1 / math.Sqrt(float64(fanIn))
-			for j := range data {
-				data[j] = float32((2*rng.Float64() - 1) * bound)
-			}
-		case p.bias: // zero
-		case cfg.Init == "gaussian":
-			for j := range data {
-				data[j] = float32(rng.NormFloat64() * cfg.Std)
-			}
-		case cfg.Init == "kaiming": // He et al.: N(0, 2/fan_in), for ReLU nets
-			std := math.Sqrt(2 / float64(fanIn))
-			for j := range data {
-				data[j] = float32(rng.NormFloat64() * std)
-			}
-		case cfg.Init == "xavier": // Glorot uniform
-			bound := math.Sqrt(6 / float64(fanIn+fanOut))
-			for j := range data {
-				data[j] = float32((2*rng.Float64() - 1) * bound)
-			}
-		case cfg.Init == "pytorch": // kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), ..)
-			bound := 1 / math.Sqrt(float64(fanIn))
-			for j := range data {
-				data[j] = float32((2*rng.Float64() - 1) * bound)
-			}
-		default:
-			return fmt.Errorf("layer %s: unknown init %q", p.layer.Name, cfg.Init)
+		data, err := InitValues(p.layer, p.bias, seed, i)
+		if err != nil {
+			return err
 		}
 		if err := m.B.Upload(p.W, data); err != nil {
 			return fmt.Errorf("init %s: %w", p.Name, err)
@@ -304,6 +264,60 @@ func (m *Network) Init(seed uint64) error {
 		}
 	}
 	return m.ZeroGrad()
+}
+
+// InitValues draws parameter number index of the network (weights and biases
+// counted in layer order) on the host: layer's weight, or its bias when bias is set,
+// from PCG(seed, index+1). One device and the two towers both start from these.
+func InitValues(layer LayerInfo, bias bool, seed uint64, index int) ([]float32, error) {
+	rng := rand.New(rand.NewPCG(seed, uint64(index)+1))
+	n := layer.WeightShape[0]
+	if !bias {
+		n = 1
+		for _, d := range layer.WeightShape {
+			n *= d
+		}
+	}
+	data := make([]float32, n)
+	cfg := layer.Cfg
+	fanIn := 1
+	for _, d := range layer.WeightShape[1:] {
+		fanIn *= d
+	}
+	fanOut := layer.WeightShape[0]
+	for _, d := range layer.WeightShape[2:] {
+		fanOut *= d
+	}
+	uniform := func(bound float64) {
+		for j := range data {
+			data[j] = float32((2*rng.Float64() - 1) * bound)
+		}
+	}
+	normal := func(std float64) {
+		for j := range data {
+			data[j] = float32(rng.NormFloat64() * std)
+		}
+	}
+	switch {
+	case bias && cfg.Bias != nil:
+		for j := range data {
+			data[j] = float32(*cfg.Bias)
+		}
+	case bias && cfg.Init == "pytorch":
+		uniform(1 / math.Sqrt(float64(fanIn)))
+	case bias: // zero
+	case cfg.Init == "gaussian":
+		normal(cfg.Std)
+	case cfg.Init == "kaiming": // He et al.: N(0, 2/fan_in), for ReLU nets
+		normal(math.Sqrt(2 / float64(fanIn)))
+	case cfg.Init == "xavier": // Glorot uniform
+		uniform(math.Sqrt(6 / float64(fanIn+fanOut)))
+	case cfg.Init == "pytorch": // kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), ..)
+		uniform(1 / math.Sqrt(float64(fanIn)))
+	default:
+		return nil, fmt.Errorf("layer %s: unknown init %q", layer.Name, cfg.Init)
+	}
+	return data, nil
 }
 
 // SetInput uploads n images (n*C*H*W floats, NCHW); rows n..Batch-1 become zeros.

@@ -2,8 +2,6 @@ package parallel
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
 
 	"alexnet/internal/backend"
 	"alexnet/internal/model"
@@ -216,12 +214,9 @@ func sameShape(a, b []int) bool {
 // i of the network from PCG(seed, i+1)), whole on the host, and uploads each
 // tower's rows, so one device and two start from the same weights. Momentum and
 // gradients are zeroed.
-//
-// The draws repeat model.Network.Init's switch (model has no host-side
-// initialiser to call); TestInitMatchesNetwork keeps the two in step.
 func (m *Towers) Init(seed uint64) error {
 	for i, fp := range m.params {
-		data, err := initTensor(fp, seed, i)
+		data, err := model.InitValues(fp.layer, fp.bias, seed, i)
 		if err != nil {
 			return err
 		}
@@ -233,47 +228,4 @@ func (m *Towers) Init(seed uint64) error {
 		}
 	}
 	return m.ZeroGrad()
-}
-
-func initTensor(fp *fullParam, seed uint64, i int) ([]float32, error) {
-	rng := rand.New(rand.NewPCG(seed, uint64(i)+1))
-	data := make([]float32, fp.Len)
-	cfg := fp.layer.Cfg
-	ws := fp.layer.WeightShape
-	fanIn := prod(ws[1:])
-	fanOut := ws[0] * prod(ws[2:])
-	switch {
-	case fp.bias && cfg.Bias != nil:
-		for j := range data {
-			data[j] = float32(*cfg.Bias)
-		}
-	case fp.bias && cfg.Init == "pytorch":
-		bound := 1 / math.Sqrt(float64(fanIn))
-		for j := range data {
-			data[j] = float32((2*rng.Float64() - 1) * bound)
-		}
-	case fp.bias: // zero
-	case cfg.Init == "gaussian":
-		for j := range data {
-			data[j] = float32(rng.NormFloat64() * cfg.Std)
-		}
-	case cfg.Init == "kaiming":
-		std := math.Sqrt(2 / float64(fanIn))
-		for j := range data {
-			data[j] = float32(rng.NormFloat64() * std)
-		}
-	case cfg.Init == "xavier":
-		bound := math.Sqrt(6 / float64(fanIn+fanOut))
-		for j := range data {
-			data[j] = float32((2*rng.Float64() - 1) * bound)
-		}
-	case cfg.Init == "pytorch":
-		bound := 1 / math.Sqrt(float64(fanIn))
-		for j := range data {
-			data[j] = float32((2*rng.Float64() - 1) * bound)
-		}
-	default:
-		return nil, fmt.Errorf("layer %s: unknown init %q", fp.layer.Name, cfg.Init)
-	}
-	return data, nil
 }

@@ -37,10 +37,14 @@ bench: build
 fixtures:
 	/usr/bin/python3 scripts/make_fixtures.py
 
-# Builds .device/ for a GPU host without Go (see scripts/gpu-check.sh).
+# Builds .device/ for a GPU host without Go (see scripts/gpu-check.sh), with the test
+# binaries and Fashion-MNIST for the check's training run.
 device:
 	../shared/device/pack.sh
-	$(GO) test -c -o .device/cudnn.test ./internal/cudnn
+	$(GO) test -c -ldflags "-s -w" -o .device/cudnn.test ./internal/cudnn
+	$(GO) test -c -ldflags "-s -w" -o .device/model.test ./internal/model
+	$(GO) test -c -ldflags "-s -w" -o .device/parallel.test ./internal/parallel
+	mkdir -p .device/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz .device/fashion-mnist/
 
 clean:
 	rm -rf $(BIN) .device

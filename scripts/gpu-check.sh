@@ -93,7 +93,7 @@ if step nvidia-smi 15 nvidia-smi; then
 	note "$(timeout 10 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null)"
 fi
 if [[ -n $py ]]; then
-	step torch-versions 60 "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)'
+	step torch-versions 60 env -u LD_LIBRARY_PATH "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)'
 	tail -n1 "$out/torch-versions.log" >>"$summary"
 fi
 
@@ -128,6 +128,12 @@ if [[ -x .device/model.test ]]; then
 	step model-test 60 bash -c 'cd internal/model && ../../.device/model.test -test.v -test.run TinyNet -test.timeout 50s'
 	grep -E '^\s*--- |^(ok|FAIL|PASS)' "$out/model-test.log" >>"$summary" || true
 fi
+if [[ -x .device/parallel.test ]]; then
+	step towers-test 60 bash -c 'cd internal/parallel && ../../.device/parallel.test -test.v -test.run TowersEqualSingleDevice -test.timeout 50s'
+	grep -E '^\s*--- |^(ok|FAIL|PASS)' "$out/towers-test.log" >>"$summary" || true
+	step alexnet-bench-towers 60 .device/alexnet bench --config alexnet --backend cuda --batch 128 --iters 10 --warmup 3 --devices 0,0
+	tail -n 5 "$out/alexnet-bench-towers.log" >>"$summary"
+fi
 if [[ -x .device/alexnet ]]; then
 	step alexnet-bench-fp32 60 .device/alexnet bench --config alexnet --backend cuda --batch 128 --iters 10 --warmup 3 --json
 	grep -E '"(train|infer)_images_per_sec|peak_backend_bytes|train_step_ms"' "$out/alexnet-bench-fp32.log" | tr -d '\n' >>"$summary"; echo >>"$summary"
@@ -137,9 +143,11 @@ fi
 
 # 5. The PyTorch baseline on the same GPU, fp32 then TF32.
 if [[ -n $py ]]; then
-	step torch-bench-fp32 45 "$py" scripts/bench_torch.py --device cuda --batch 128 --steps 20 --warmup 5
+	# PyTorch brings its own cuDNN; the folders added to LD_LIBRARY_PATH for our binary
+	# can hold an older one that PyTorch refuses to load, so it runs without them.
+	step torch-bench-fp32 45 env -u LD_LIBRARY_PATH "$py" scripts/bench_torch.py --device cuda --batch 128 --steps 20 --warmup 5
 	tail -n1 "$out/torch-bench-fp32.log" >>"$summary"
-	step torch-bench-tf32 45 "$py" scripts/bench_torch.py --device cuda --batch 128 --steps 20 --warmup 5 --tf32
+	step torch-bench-tf32 45 env -u LD_LIBRARY_PATH "$py" scripts/bench_torch.py --device cuda --batch 128 --steps 20 --warmup 5 --tf32
 	tail -n1 "$out/torch-bench-tf32.log" >>"$summary"
 else
 	note "[torch-bench] skipped: no Python with PyTorch found (set PYTHON=/path/to/python)"

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -502,8 +501,6 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// ErrNonFinite is returned by CheckFinite-style callers when the loss is NaN or Inf.
-var ErrNonFinite = errors.New("loss is not finite")
 
 // Net is what training and evaluation need of a network, whether it runs on one
 // device (Network) or as the paper's two towers (parallel.Towers).

@@ -501,7 +501,6 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-
 // Net is what training and evaluation need of a network, whether it runs on one
 // device (Network) or as the paper's two towers (parallel.Towers).
 type Net interface {

@@ -3,12 +3,14 @@ package app
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"alexnet/internal/backend"
 	"alexnet/internal/checkpoint"
+	"alexnet/internal/train"
 )
 
 // writeIDX writes a small Fashion-MNIST-like data set: n images per split whose class
@@ -297,5 +300,57 @@ func TestTowersTrainAndEvalOnOneDevice(t *testing.T) {
 	towers, single := evalOn("cpu,cpu"), evalOn("")
 	if towers.Images != 100 || towers.Top1 != single.Top1 || math.Abs(towers.Loss-single.Loss) > 1e-5 {
 		t.Errorf("towers %+v, one device %+v", towers, single)
+	}
+}
+
+// A run interrupted in the middle of an epoch writes last.ckpt and, resumed, ends
+// with the same weights as a run never interrupted.
+func TestInterruptMidEpochThenResume(t *testing.T) {
+	dir, cfgPath := setup(t)
+	src := ConfigSource{Path: cfgPath}
+	c, _, err := src.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(out string, ctx context.Context, onStep func(int64), resume *checkpoint.Checkpoint) (*train.Result, error) {
+		net, err := openNet(c, "cpu", 2, 0, c.Train.BatchSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.Close()
+		return train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: out, Resume: resume, Log: io.Discard, OnStep: onStep})
+	}
+	straight := filepath.Join(dir, "straight")
+	if _, err := run(straight, context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken")
+	ctx, cancel := context.WithCancel(context.Background())
+	res, err := run(broken, ctx, func(step int64) {
+		if step == 10 { // epoch 2 of 2, batch 3 of 7
+			cancel()
+		}
+	}, nil)
+	if !errors.Is(err, train.ErrInterrupted) || res.Steps != 10 {
+		t.Fatalf("interrupted run: %v after %d steps", err, res.Steps)
+	}
+	ck, err := checkpoint.Load(filepath.Join(broken, "last.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.Epoch != 1 || ck.State.Step != 10 || ck.State.Extra["batches_done"] != "3" {
+		t.Fatalf("checkpoint state %+v", ck.State)
+	}
+	if _, err := run(broken, context.Background(), nil, ck); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := checkpoint.Load(filepath.Join(straight, "last.ckpt"))
+	b, _ := checkpoint.Load(filepath.Join(broken, "last.ckpt"))
+	for i, w := range a.Weights {
+		for j := range w.Data {
+			if w.Data[j] != b.Weights[i].Data[j] {
+				t.Fatalf("%s[%d]: %v straight, %v interrupted and resumed", w.Name, j, w.Data[j], b.Weights[i].Data[j])
+			}
+		}
 	}
 }

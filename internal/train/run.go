@@ -30,13 +30,16 @@ type Options struct {
 	Config *config.Config
 	// Net is the network built for the config's batch size (one device or two
 	// towers); Backend names where it runs, for the checkpoint.
-	Net      model.Net
-	Backend  string
-	OutDir   string
-	Resume   *checkpoint.Checkpoint // nil: a fresh run
-	Strict   bool                   // an unreadable image stops the run
-	Log      io.Writer              // epoch summaries and warnings
-	Progress progress.Mode          // Auto: a bar on a terminal, plain periodic lines otherwise
+	Net     model.Net
+	Backend string
+	OutDir  string
+	Resume  *checkpoint.Checkpoint // nil: a fresh run
+	Strict  bool                   // an unreadable image stops the run
+	Log     io.Writer              // epoch summaries and warnings
+	// OnStep, if set, is called after each optimizer step with the number of steps
+	// taken so far (for callers that watch a run; tests interrupt with it).
+	OnStep   func(steps int64)
+	Progress progress.Mode // Auto: a bar on a terminal, plain periodic lines otherwise
 }
 
 // Result is the outcome of a run.
@@ -228,6 +231,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 			st.Step++
 			done++
+			if o.OnStep != nil {
+				o.OnStep(st.Step)
+			}
 			el := time.Since(epochStart).Seconds()
 			bar.Update(done, progress.Stats{Loss: tally.Loss(), Top1: tally.Top1Acc(), ImagesPerSec: float64(tally.Images) / math.Max(el, 1e-9)})
 			return nil

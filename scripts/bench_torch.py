@@ -74,7 +74,9 @@ def main():
     ap.add_argument("--no-benchmark", action="store_true", help="do not let cuDNN time its algorithms")
     ap.add_argument("--steps", type=int, default=20, help="timed steps of each kind")
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--size", type=int, default=227, help="input height and width")
+    ap.add_argument("--size", type=int, default=0, help="input height and width (default: 227 for paper, 224 for owt)")
+    ap.add_argument("--model", choices=["paper", "owt"], default="paper",
+                    help="paper: the 2012 network (LRN, groups); owt: torchvision's alexnet")
     ap.add_argument("--out", help="also write the JSON to this file")
     args = ap.parse_args()
     if args.batch <= 0 or args.steps <= 0 or args.warmup < 0:
@@ -94,7 +96,13 @@ def main():
         sync = lambda: None
 
     torch.manual_seed(0)
-    model = AlexNet().to(dev)
+    if args.model == "owt":
+        import torchvision
+        model = torchvision.models.alexnet().to(dev)
+        args.size = args.size or 224
+    else:
+        model = AlexNet().to(dev)
+        args.size = args.size or 227
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
@@ -123,6 +131,7 @@ def main():
         "torch": torch.__version__,
         "device": args.device,
         "batch": args.batch,
+        "model": args.model,
         "input": args.size,
         "params": params,
         "tf32": args.tf32,

@@ -69,8 +69,13 @@ func Open(o backend.Options) (*Backend, error) {
 	if C.dnnl_engine_get_count(C.dnnl_cpu) == 0 {
 		return nil, fmt.Errorf("cpu backend: %w: oneDNN reports no CPU engine", backend.ErrUnavailable)
 	}
+	threads := o.Threads
+	if threads == 0 {
+		// Name the count rather than inherit whatever the OS thread was left with.
+		threads = int(C.alx_num_procs())
+	}
 	b := &Backend{
-		threads:  o.Threads,
+		threads:  threads,
 		workers:  o.Threads,
 		live:     map[*buffer]struct{}{},
 		internal: map[unsafe.Pointer]int64{},

@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -107,6 +108,7 @@ func (b *Backend) primDesc(what string, desc unsafe.Pointer, accumulate bool, hi
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer C.dnnl_primitive_attr_destroy(attr)
+	defer b.pinThreads()()
 	var pd C.dnnl_primitive_desc_t
 	if err := status(what, C.dnnl_primitive_desc_create(&pd, C.const_dnnl_op_desc_t(desc), C.const_dnnl_primitive_attr_t(attr), b.engine, hint)); err != nil {
 		return nil, err
@@ -152,7 +154,10 @@ func (b *Backend) newKernel(what string, pd C.dnnl_primitive_desc_t, args ...arg
 		}
 		args = append(args, arg{kind: C.DNNL_ARG_SCRATCHPAD, md: sp, fixed: p})
 	}
-	if err := status(what+": create primitive", C.dnnl_primitive_create(&k.prim, C.const_dnnl_primitive_desc_t(pd))); err != nil {
+	unpin := b.pinThreads()
+	err := status(what+": create primitive", C.dnnl_primitive_create(&k.prim, C.const_dnnl_primitive_desc_t(pd)))
+	unpin()
+	if err != nil {
 		return nil, err
 	}
 	b.track(k)
@@ -204,6 +209,7 @@ func (b *Backend) newReorder(what string, src, dst md, accumulate bool) (*kernel
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer C.dnnl_primitive_attr_destroy(attr)
+	defer b.pinThreads()()
 	var pd C.dnnl_primitive_desc_t
 	if err := status(what, C.dnnl_reorder_primitive_desc_create(&pd, &src, b.engine, &dst, b.engine, C.const_dnnl_primitive_attr_t(attr))); err != nil {
 		return nil, err
@@ -214,3 +220,15 @@ func (b *Backend) newReorder(what string, src, dst md, accumulate bool) (*kernel
 
 // statusInvalidArguments is a status for tests (cgo is not allowed in _test files).
 func statusInvalidArguments() C.dnnl_status_t { return C.dnnl_invalid_arguments }
+
+// pinThreads holds the goroutine on its OS thread and sets OpenMP's thread count
+// there to the backend's, until the returned function is called. oneDNN chooses a
+// primitive's work split (and so its summation order) from the count in force when
+// the primitive is created: without this, a primitive created on an OS thread that
+// another backend left at one thread would round differently from the same one
+// created elsewhere, and two identical runs in one process would drift apart.
+func (b *Backend) pinThreads() func() {
+	runtime.LockOSThread()
+	C.alx_set_threads(C.int(b.threads))
+	return runtime.UnlockOSThread
+}

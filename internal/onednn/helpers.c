@@ -23,6 +23,12 @@ dnnl_status_t alx_execute(const_dnnl_primitive_t prim, dnnl_stream_t stream,
     return dnnl_primitive_execute(prim, stream, nargs, args);
 }
 
+void alx_set_threads(int nthreads) {
+    if (nthreads > 0) omp_set_num_threads(nthreads);
+}
+
+int alx_num_procs(void) { return omp_get_num_procs(); }
+
 void *alx_alloc(size_t bytes) {
     void *p = NULL;
     if (bytes == 0) bytes = 64;

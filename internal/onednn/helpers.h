@@ -13,6 +13,12 @@ dnnl_status_t alx_execute(const_dnnl_primitive_t prim, dnnl_stream_t stream,
         int nthreads, int nargs, const int *kinds, const dnnl_memory_t *mems,
         void *const *ptrs);
 
+// alx_set_threads sets OpenMP's thread count for the calling OS thread. oneDNN reads
+// it when it creates a primitive (and bakes the work split into it) as well as when it
+// runs one, so both happen under the backend's own count.
+void alx_set_threads(int nthreads);
+int alx_num_procs(void);
+
 // alx_alloc returns zeroed memory aligned for any SIMD load, or NULL.
 void *alx_alloc(size_t bytes);
 void alx_free(void *p);

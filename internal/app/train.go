@@ -15,7 +15,6 @@ import (
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
 	"alexnet/internal/imagenet"
-	"alexnet/internal/model"
 	"alexnet/internal/torchload"
 	"alexnet/internal/train"
 )
@@ -63,9 +62,6 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 	defer net.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, _ := model.Summarize(c.Name, c.Model, c.Train.BatchSize)
-	fmt.Fprintf(errOut, "training %s (%s parameters) on %s, batch %d, %d epochs, into %s\n",
-		c.Name, model.Comma(int64(s.Totals.Params)), net.Name, c.Train.BatchSize, c.Train.Epochs, o.OutDir)
 	res, err := train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: o.OutDir, Resume: resume,
 		Strict: o.Strict, Log: errOut})
 	var missing *train.MissingDataError

@@ -106,6 +106,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	net := o.Net
 
+	if infos, err := model.Plan(c.Model); err == nil {
+		verb := "training"
+		if o.Resume != nil {
+			verb = fmt.Sprintf("resuming at epoch %d of", o.Resume.State.Epoch+1)
+		}
+		fmt.Fprintf(o.Log, "%s %s (%s parameters) on %s, batch %d, %d epochs, %d training and %d validation images, into %s\n",
+			verb, c.Name, model.Comma(int64(model.TotalParams(infos))), o.Backend, c.Train.BatchSize, c.Train.Epochs,
+			trainSrc.Len(), valSrc.Len(), o.OutDir)
+	}
 	stepsPerEpoch := int64(trainL.NumBatches())
 	if c.Train.MaxSteps > 0 {
 		stepsPerEpoch = min(stepsPerEpoch, int64(c.Train.MaxSteps))

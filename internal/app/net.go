@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -97,7 +98,8 @@ func openNet(c *config.Config, backendFlag string, threads, device, batch int) (
 		for _, b := range opened {
 			b.Close()
 		}
-		if _, ok := err.(*ExitErr); ok {
+		var exit *ExitErr
+		if errors.As(err, &exit) { // a backend that would not open keeps its own code
 			return nil, err
 		}
 		return nil, usage(err)

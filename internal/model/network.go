@@ -429,27 +429,27 @@ func (m *Network) Step(lr, momentum, decay float64) error {
 
 // Weights downloads the parameters as named tensors ("conv1.weight", ...).
 func (m *Network) Weights() ([]safetensors.Tensor, error) {
-	return m.tensors(func(p *Param) backend.Buffer { return p.W }, "")
+	return m.tensors(func(p *Param) backend.Buffer { return p.W })
 }
 
 // Momentum downloads the SGD momentum buffers, named like the weights.
 func (m *Network) Momentum() ([]safetensors.Tensor, error) {
-	return m.tensors(func(p *Param) backend.Buffer { return p.V }, "")
+	return m.tensors(func(p *Param) backend.Buffer { return p.V })
 }
 
 // Gradients downloads the accumulated gradients, named like the weights.
 func (m *Network) Gradients() ([]safetensors.Tensor, error) {
-	return m.tensors(func(p *Param) backend.Buffer { return p.G }, "")
+	return m.tensors(func(p *Param) backend.Buffer { return p.G })
 }
 
-func (m *Network) tensors(which func(*Param) backend.Buffer, prefix string) ([]safetensors.Tensor, error) {
+func (m *Network) tensors(which func(*Param) backend.Buffer) ([]safetensors.Tensor, error) {
 	var out []safetensors.Tensor
 	for _, p := range m.Params {
 		data := make([]float32, p.Len)
 		if err := m.B.Download(data, which(p)); err != nil {
 			return nil, fmt.Errorf("download %s: %w", p.Name, err)
 		}
-		out = append(out, safetensors.Tensor{Name: prefix + p.Name, Shape: append([]int(nil), p.Shape...), Data: data})
+		out = append(out, safetensors.Tensor{Name: p.Name, Shape: append([]int(nil), p.Shape...), Data: data})
 	}
 	return out, nil
 }

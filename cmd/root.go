@@ -26,6 +26,7 @@ func addConfigFlags(c *cobra.Command, src *app.ConfigSource) {
 	c.Flags().StringVarP(&src.Path, "config", "c", "", "config file, or a built-in name (alexnet, alexnet-1gpu, alexnet-owt, fashion-mnist); default: the built-in fashion-mnist")
 	c.Flags().StringArrayVar(&src.Sets, "set", nil, "override a config key, section.key=value (repeatable)")
 	c.Flags().StringVar(&src.Devices, "devices", "", "run the paper's two towers on these devices: 0,1 (two GPUs), 0,0 (one GPU) or cpu,cpu")
+	c.Flags().StringVar(&src.Precision, "precision", "", "arithmetic of conv and linear layers: fp32, tf32, bf16 or fp16 (default: the config's train.precision); on CPUs bf16/fp16 are emulated (same numbers, no speed-up)")
 }
 
 func summaryCmd() *cobra.Command {

@@ -49,6 +49,12 @@ typedef int cublasStatus_t; /* CUBLAS_STATUS_SUCCESS = 0 */
 typedef struct cublasContext *cublasHandle_t;
 enum { AX_CUBLAS_OP_N = 0, AX_CUBLAS_OP_T = 1 };
 enum { AX_CUBLAS_DEFAULT_MATH = 0, AX_CUBLAS_TF32_TENSOR_OP_MATH = 3 };
+/* cublasComputeType_t: float accumulation (cublasGemmEx of 16-bit inputs) */
+enum { AX_CUBLAS_COMPUTE_32F = 68 };
+/* cublasGemmAlgo_t: the library's choice (tensor cores for 16-bit inputs) */
+enum { AX_CUBLAS_GEMM_DEFAULT = -1 };
+/* library_types.h: cudaDataType_t, the element types of cublasGemmEx */
+enum { AX_CUDA_R_32F = 0, AX_CUDA_R_16F = 2, AX_CUDA_R_16BF = 14 };
 /* library_types.h: libraryPropertyType */
 enum { AX_MAJOR_VERSION = 0, AX_MINOR_VERSION = 1, AX_PATCH_LEVEL = 2 };
 
@@ -65,7 +71,11 @@ typedef struct cudnnConvolutionStruct *cudnnConvolutionDescriptor_t;
 typedef struct cudnnPoolingStruct *cudnnPoolingDescriptor_t;
 typedef struct cudnnLRNStruct *cudnnLRNDescriptor_t;
 typedef struct cudnnActivationStruct *cudnnActivationDescriptor_t;
-enum { AX_CUDNN_DATA_FLOAT = 0 };                                /* cudnnDataType_t */
+enum {                                                           /* cudnnDataType_t */
+	AX_CUDNN_DATA_FLOAT = 0,
+	AX_CUDNN_DATA_HALF = 2,
+	AX_CUDNN_DATA_BFLOAT16 = 9,
+};
 enum { AX_CUDNN_TENSOR_NCHW = 0 };                               /* cudnnTensorFormat_t */
 enum { AX_CUDNN_CROSS_CORRELATION = 1 };                         /* cudnnConvolutionMode_t */
 enum { AX_CUDNN_NOT_PROPAGATE_NAN = 0, AX_CUDNN_PROPAGATE_NAN = 1 }; /* cudnnNanPropagation_t */
@@ -102,6 +112,21 @@ typedef struct {
 	int reserved[3];
 } axConvAlgoPerf;
 #define AX_CONV_ALGO_MAX 16 /* more than any *_ALGO_COUNT (8, 6, 7) */
+
+/*
+ * The by-value parameter of the NVRTC kernel sgd_multi (internal/cudnn/kernels.go,
+ * struct SGDBatch): up to AX_SGD_MAX tensors of one fused SGD launch. The layout must
+ * be the kernel's: three 8-byte pointers, a long long, two floats (40 bytes each).
+ */
+#define AX_SGD_MAX 24
+typedef struct {
+	uintptr_t w, g, v;
+	long long n;
+	float lr, decay;
+} axSGDTensor;
+typedef struct {
+	axSGDTensor t[AX_SGD_MAX];
+} axSGDBatch;
 
 /*
  * The function tables. X(return type, name, parameter list). The loader resolves each
@@ -166,7 +191,10 @@ typedef struct {
 	X(const char *, cublasGetStatusString, (cublasStatus_t status)) \
 	X(cublasStatus_t, cublasSgemm_v2, (cublasHandle_t handle, int transa, int transb, int m, int n, int k, \
 		const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta, \
-		float *C, int ldc))
+		float *C, int ldc)) \
+	X(cublasStatus_t, cublasGemmEx, (cublasHandle_t handle, int transa, int transb, int m, int n, int k, \
+		const void *alpha, const void *A, int Atype, int lda, const void *B, int Btype, int ldb, \
+		const void *beta, void *C, int Ctype, int ldc, int computeType, int algo))
 
 #define AX_NVRTC_FUNCS(X) \
 	X(const char *, nvrtcGetErrorString, (nvrtcResult result)) \

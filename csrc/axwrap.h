@@ -125,6 +125,15 @@ static inline cublasStatus_t axw_cublasSgemm(cublasHandle_t h, int transa, int t
 		&beta, (float *)C, ldc);
 }
 
+/* C = alpha*op(A)*op(B) + beta*C with A and B of type abType (AX_CUDA_R_16BF or
+ * AX_CUDA_R_16F), C float, float accumulation (CUBLAS_COMPUTE_32F): alpha and beta
+ * are floats for that compute type. */
+static inline cublasStatus_t axw_cublasGemmEx16(cublasHandle_t h, int transa, int transb, int m, int n, int k,
+	float alpha, uintptr_t A, int lda, uintptr_t B, int ldb, int abType, float beta, uintptr_t C, int ldc) {
+	return ax_cublasGemmEx(h, transa, transb, m, n, k, &alpha, AXP(A), abType, lda, AXP(B), abType, ldb, &beta, AXP(C),
+		AX_CUDA_R_32F, ldc, AX_CUBLAS_COMPUTE_32F, AX_CUBLAS_GEMM_DEFAULT);
+}
+
 /* ---- NVRTC ---- */
 static inline const char *axw_nvrtcGetErrorString(nvrtcResult r) { return ax_nvrtcGetErrorString(r); }
 static inline nvrtcResult axw_nvrtcVersion(int *major, int *minor) { return ax_nvrtcVersion(major, minor); }
@@ -166,6 +175,11 @@ static inline cudnnStatus_t axw_cudnnCreateTensorDescriptor(cudnnTensorDescripto
 static inline cudnnStatus_t axw_cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, int n, int c, int h, int w) {
 	return ax_cudnnSetTensor4dDescriptor(d, AX_CUDNN_TENSOR_NCHW, AX_CUDNN_DATA_FLOAT, n, c, h, w);
 }
+/* The same with another element type (AX_CUDNN_DATA_HALF, AX_CUDNN_DATA_BFLOAT16). */
+static inline cudnnStatus_t axw_cudnnSetTensor4dDescriptorType(cudnnTensorDescriptor_t d, int dtype, int n, int c,
+	int h, int w) {
+	return ax_cudnnSetTensor4dDescriptor(d, AX_CUDNN_TENSOR_NCHW, dtype, n, c, h, w);
+}
 static inline cudnnStatus_t axw_cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
 	return ax_cudnnDestroyTensorDescriptor(d);
 }
@@ -174,6 +188,10 @@ static inline cudnnStatus_t axw_cudnnCreateFilterDescriptor(cudnnFilterDescripto
 }
 static inline cudnnStatus_t axw_cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, int k, int c, int h, int w) {
 	return ax_cudnnSetFilter4dDescriptor(d, AX_CUDNN_DATA_FLOAT, AX_CUDNN_TENSOR_NCHW, k, c, h, w);
+}
+static inline cudnnStatus_t axw_cudnnSetFilter4dDescriptorType(cudnnFilterDescriptor_t d, int dtype, int k, int c,
+	int h, int w) {
+	return ax_cudnnSetFilter4dDescriptor(d, dtype, AX_CUDNN_TENSOR_NCHW, k, c, h, w);
 }
 static inline cudnnStatus_t axw_cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t d) {
 	return ax_cudnnDestroyFilterDescriptor(d);
@@ -343,11 +361,40 @@ static inline cudnnStatus_t axw_cudnnConvolutionBackwardBias(cudnnHandle_t h, fl
 static inline CUresult axk_launch(CUfunction f, CUstream s, unsigned grid, unsigned block, void **args) {
 	return ax_cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, s, args, NULL);
 }
-/* sgd(float *w, const float *g, float *v, float lr, float momentum, float decay, long long n) */
-static inline CUresult axk_sgd(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t w, uintptr_t g,
-	uintptr_t v, float lr, float momentum, float decay, long long n) {
-	void *pw = AXP(w), *pg = AXP(g), *pv = AXP(v);
-	void *args[] = {&pw, &pg, &pv, &lr, &momentum, &decay, &n};
+/* sgd_multi(SGDBatch b, float momentum, float gscale): grid.y = the number of tensors
+ * of b; the struct travels by value (cuLaunchKernel copies it from *b). */
+static inline CUresult axk_sgd_multi(CUfunction f, CUstream s, unsigned grid, unsigned tensors, unsigned block,
+	axSGDBatch *b, float momentum, float gscale) {
+	void *args[] = {b, &momentum, &gscale};
+	return ax_cuLaunchKernel(f, grid, tensors, 1, block, 1, 1, 0, s, args, NULL);
+}
+/* to16, from16, add16, round16 (const void *in, void *out, int fmt, long long n) */
+static inline CUresult axk_cast(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t in, uintptr_t out,
+	int fmt, long long n) {
+	void *pi = AXP(in), *po = AXP(out);
+	void *args[] = {&pi, &po, &fmt, &n};
+	return axk_launch(f, s, grid, block, args);
+}
+/* from16_bias(const unsigned short *x, const float *bias, float *y, int fmt, long long n,
+ *             long long hw, int c) */
+static inline CUresult axk_from16_bias(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x,
+	uintptr_t bias, uintptr_t y, int fmt, long long n, long long hw, int c) {
+	void *px = AXP(x), *pb = AXP(bias), *py = AXP(y);
+	void *args[] = {&px, &pb, &py, &fmt, &n, &hw, &c};
+	return axk_launch(f, s, grid, block, args);
+}
+/* scale(float *x, float s, long long n) */
+static inline CUresult axk_scale(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x, float sc,
+	long long n) {
+	void *px = AXP(x);
+	void *args[] = {&px, &sc, &n};
+	return axk_launch(f, s, grid, block, args);
+}
+/* nonfinite(const float *x, long long n, int *flag) */
+static inline CUresult axk_nonfinite(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x, long long n,
+	uintptr_t flag) {
+	void *px = AXP(x), *pf = AXP(flag);
+	void *args[] = {&px, &n, &pf};
 	return axk_launch(f, s, grid, block, args);
 }
 /* dropout_forward(const float *x, float *y, float *mask, unsigned long long seed, float p,
@@ -366,12 +413,19 @@ static inline CUresult axk_mul(CUfunction f, CUstream s, unsigned grid, unsigned
 	return axk_launch(f, s, grid, block, args);
 }
 /* softmax_xent(const float *logits, const int *labels, float *dlogits, double *losses,
- *              int n, int c, int want_grad): one block per row */
+ *              int *higher, int n, int c, int want_grad): one block per row */
 static inline CUresult axk_softmax_xent(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t logits,
-	uintptr_t labels, uintptr_t dlogits, uintptr_t losses, int n, int c, int wantGrad) {
-	void *pl = AXP(logits), *pb = AXP(labels), *pd = AXP(dlogits), *ps = AXP(losses);
-	void *args[] = {&pl, &pb, &pd, &ps, &n, &c, &wantGrad};
+	uintptr_t labels, uintptr_t dlogits, uintptr_t losses, uintptr_t higher, int n, int c, int wantGrad) {
+	void *pl = AXP(logits), *pb = AXP(labels), *pd = AXP(dlogits), *ps = AXP(losses), *ph = AXP(higher);
+	void *args[] = {&pl, &pb, &pd, &ps, &ph, &n, &c, &wantGrad};
 	return axk_launch(f, s, grid, block, args);
+}
+/* xent_sums(const double *losses, const int *higher, int n, float *sums): one block */
+static inline CUresult axk_xent_sums(CUfunction f, CUstream s, unsigned block, uintptr_t losses, uintptr_t higher,
+	int n, uintptr_t sums) {
+	void *pl = AXP(losses), *ph = AXP(higher), *ps = AXP(sums);
+	void *args[] = {&pl, &ph, &n, &ps};
+	return axk_launch(f, s, 1, block, args);
 }
 /* adaptive_avg_{forward,backward}(const float *in, float *out, long long planes, int h, int w,
  *                                 int oh, int ow) */

@@ -54,14 +54,20 @@ type ConfigSource struct {
 	Sets []string
 	// Devices ("0,1", "0,0", "cpu,cpu") turns on the paper's model parallelism.
 	Devices string
+	// Precision overrides train.precision (fp32, tf32, bf16, fp16).
+	Precision string
 }
 
-// sets are the --set overrides plus what --devices stands for.
+// sets are the --set overrides plus what --devices and --precision stand for.
 func (s ConfigSource) sets() []string {
-	if s.Devices == "" {
-		return s.Sets
+	sets := append([]string(nil), s.Sets...)
+	if s.Devices != "" {
+		sets = append(sets, "parallel.mode=model", "parallel.devices=["+s.Devices+"]")
 	}
-	return append(append([]string(nil), s.Sets...), "parallel.mode=model", "parallel.devices=["+s.Devices+"]")
+	if s.Precision != "" {
+		sets = append(sets, "train.precision="+s.Precision)
+	}
+	return sets
 }
 
 // Load reads the config and returns it with the text it came from.

@@ -244,7 +244,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 	_, cfg := setup(t)
 	var out, log bytes.Buffer
 	err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.lr=1e30"}}, OutDir: t.TempDir(), Backend: "cpu"}, &out, &log)
-	if err == nil || !strings.Contains(err.Error(), "learning rate") || !strings.Contains(err.Error(), "at step") {
+	if err == nil || !strings.Contains(err.Error(), "learning rate") || !strings.Contains(err.Error(), "by step") {
 		t.Errorf("error %v", err)
 	}
 }
@@ -352,5 +352,75 @@ func TestInterruptMidEpochThenResume(t *testing.T) {
 				t.Fatalf("%s[%d]: %v straight, %v interrupted and resumed", w.Name, j, w.Data[j], b.Weights[i].Data[j])
 			}
 		}
+	}
+}
+
+// bf16 and fp16 (emulated on the cpu backend) train the small net about as well as
+// fp32, and take effect: their weights are not fp32's.
+func TestReducedPrecisionTraining(t *testing.T) {
+	dir, cfg := setup(t)
+	top1 := map[string]float64{}
+	var fp32 []float32
+	for _, p := range []string{"fp32", "bf16", "fp16"} {
+		run := filepath.Join(dir, p)
+		var out, log bytes.Buffer
+		if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Precision: p, Sets: []string{"train.epochs=3"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, log.String())
+		}
+		ck, err := checkpoint.Load(filepath.Join(run, "last.ckpt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := ck.Weights[0].Data
+		if p == "fp32" {
+			fp32 = w
+		} else if slicesEqual(w, fp32) {
+			t.Errorf("%s: conv1 weights equal fp32's: the precision did nothing", p)
+		}
+		out.Reset()
+		if err := Eval(EvalOptions{Weights: filepath.Join(run, "last.ckpt"), JSON: true, Backend: "cpu"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		var r struct{ Top1 float64 }
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		top1[p] = r.Top1
+		t.Logf("%s: top-1 %.2f%%", p, 100*r.Top1)
+	}
+	for _, p := range []string{"bf16", "fp16"} {
+		if math.Abs(top1[p]-top1["fp32"]) > 0.05 {
+			t.Errorf("%s top-1 %.2f%% vs fp32 %.2f%%", p, 100*top1[p], 100*top1["fp32"])
+		}
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A loss scale far too large overflows every fp16 step: each is skipped, and the
+// log says so.
+func TestFP16OverflowSkipsSteps(t *testing.T) {
+	_, cfg := setup(t)
+	var out, log bytes.Buffer
+	err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Precision: "fp16", Sets: []string{"train.epochs=1", "train.loss_scale=1e30"}}, OutDir: t.TempDir(), Backend: "cpu"}, &out, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "fp16: 7 steps skipped because gradients overflowed (step 1, 2, 3") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	err = Train(TrainOptions{Config: ConfigSource{Path: cfg, Precision: "bf16", Sets: []string{"train.loss_scale=128"}}, OutDir: t.TempDir(), Backend: "cpu"}, &out, &log)
+	if Code(err) != ExitUsage || !strings.Contains(err.Error(), "fp16 only") {
+		t.Errorf("loss_scale with bf16: %v", err)
 	}
 }

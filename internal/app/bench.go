@@ -44,6 +44,7 @@ type BenchLayer struct {
 type BenchResult struct {
 	Config            string       `json:"config"`
 	Backend           string       `json:"backend"`
+	Precision         string       `json:"precision"`
 	Batch             int          `json:"batch"`
 	Iters             int          `json:"iters"`
 	Layers            []BenchLayer `json:"layers"`
@@ -108,12 +109,16 @@ func Bench(o BenchOptions, out io.Writer) error {
 	var step int64
 	seed := func(layer int) uint64 { return backend.DropoutSeed(1, step, layer) }
 	lr, mom, wd := c.Train.LR, c.Train.Momentum, c.Train.WeightDecay
+	fp16 := c.Train.Precision == "fp16"
+	if fp16 {
+		net.SetLossScale(1024)
+	}
 	trainStep := func() error {
 		step++
 		if err := net.Forward(true, seed); err != nil {
 			return err
 		}
-		if _, err := net.Loss(labels); err != nil {
+		if err := net.Loss(labels); err != nil {
 			return err
 		}
 		if err := net.ZeroGrad(); err != nil {
@@ -121,6 +126,11 @@ func Bench(o BenchOptions, out io.Writer) error {
 		}
 		if err := net.Backward(); err != nil {
 			return err
+		}
+		if fp16 { // training checks fp16 gradients for overflow each step: so does the timing
+			if _, err := net.GradsFinite(); err != nil {
+				return err
+			}
 		}
 		if err := net.Step(lr, mom, wd); err != nil {
 			return err
@@ -180,7 +190,7 @@ func Bench(o BenchOptions, out io.Writer) error {
 			}
 			fwd[i] = append(fwd[i], ms)
 		}
-		if _, err := single.Loss(labels); err != nil {
+		if err := single.Loss(labels); err != nil {
 			return err
 		}
 		for i := len(infos) - 1; i >= 0; i-- {
@@ -196,7 +206,7 @@ func Bench(o BenchOptions, out io.Writer) error {
 			bwd[i] = append(bwd[i], ms)
 		}
 	}
-	r := BenchResult{Config: c.Name, Backend: net.Name, Batch: batch, Iters: o.Iters,
+	r := BenchResult{Config: c.Name, Backend: net.Name, Precision: c.Train.Precision, Batch: batch, Iters: o.Iters,
 		TrainStepMS: minOf(trainMS), TrainStepMedianMS: median(trainMS),
 		InferMS: minOf(inferMS), InferMedianMS: median(inferMS),
 		PeakBackendBytes: net.PeakBytes(), PeakRSSBytes: peakRSS()}
@@ -283,12 +293,12 @@ func peakRSS() int64 {
 }
 
 // openBackend opens the backend named by the flag, else the config's, else auto.
-func openBackend(flag, fromConfig string, threads, device int) (backend.Backend, error) {
+func openBackend(flag, fromConfig string, o backend.Options) (backend.Backend, error) {
 	name := flag
 	if name == "" {
 		name = fromConfig
 	}
-	b, err := backend.Open(name, backend.Options{Threads: threads, Device: device})
+	b, err := backend.Open(name, o)
 	if err != nil {
 		if isUnavailable(err) {
 			return nil, unavailable(err)

@@ -53,7 +53,11 @@ func (n *builtNet) PeakBytes() int64 {
 // config's train.backend) chooses the kind; for towers the devices say where.
 func openNet(c *config.Config, backendFlag string, threads, device, batch int) (*builtNet, error) {
 	if c.Parallel.Mode != "model" {
-		b, err := openBackend(backendFlag, c.Train.Backend, threads, device)
+		prec, err := backend.ParsePrecision(c.Train.Precision)
+		if err != nil {
+			return nil, usage(err)
+		}
+		b, err := openBackend(backendFlag, c.Train.Backend, backend.Options{Threads: threads, Device: device, Precision: prec})
 		if err != nil {
 			return nil, err
 		}
@@ -62,26 +66,30 @@ func openNet(c *config.Config, backendFlag string, threads, device, batch int) (
 			b.Close()
 			return nil, usage(err)
 		}
-		return &builtNet{Net: net, Name: b.Name(), Single: net, Backend: b, backends: []backend.Backend{b}}, nil
+		return &builtNet{Net: net, Name: b.Name() + precisionLabel(b, prec), Single: net, Backend: b, backends: []backend.Backend{b}}, nil
 	}
 	kind := backendFlag
 	if kind == "" {
 		kind = c.Train.Backend
 	}
+	prec, err := backend.ParsePrecision(c.Train.Precision)
+	if err != nil {
+		return nil, usage(err)
+	}
 	var opened []backend.Backend
 	var where []string
 	open := func(d string) (backend.Backend, error) {
-		name, o := "cuda", backend.Options{}
+		name, o := "cuda", backend.Options{Precision: prec}
 		if d == "cpu" {
 			// Each tower gets one thread of its own: two goroutines already use two cores.
-			name, o = "cpu", backend.Options{Threads: max(1, threads/2)}
+			name, o = "cpu", backend.Options{Threads: max(1, threads/2), Precision: prec}
 			if kind == "ref" {
 				name = "ref"
 			}
 		} else {
 			o.Device, _ = strconv.Atoi(d)
 		}
-		b, err := openBackend(name, "", o.Threads, o.Device)
+		b, err := openBackend(name, "", o)
 		if err != nil {
 			return nil, err
 		}
@@ -104,5 +112,24 @@ func openNet(c *config.Config, backendFlag string, threads, device, batch int) (
 		}
 		return nil, usage(err)
 	}
-	return &builtNet{Net: towers, Name: "towers " + strings.Join(where, " + "), Towers: towers, backends: opened}, nil
+	label := ""
+	if len(opened) > 0 {
+		label = precisionLabel(opened[0], prec)
+	}
+	return &builtNet{Net: towers, Name: "towers " + strings.Join(where, " + ") + label, Towers: towers, backends: opened}, nil
+}
+
+// precisionLabel says what precision b computes in, when it is not plain fp32:
+// " bf16", or " bf16 (emulated)" where a CPU rounds like a GPU without its speed.
+func precisionLabel(b backend.Backend, p backend.Precision) string {
+	_, native := b.(backend.NativePrecision)
+	switch {
+	case p == backend.FP32:
+		return ""
+	case p == backend.TF32 && !native:
+		return " tf32 (fp32 on this backend)"
+	case p.Format() != 0 && !native:
+		return fmt.Sprintf(" %v (emulated: rounded like a GPU, no speed-up)", p)
+	}
+	return " " + p.String()
 }

@@ -8,6 +8,8 @@
 //     (PyTorch's layouts, so fixtures and state_dicts map one to one).
 //   - Forward outputs and input gradients (dx) are overwritten; parameter gradients
 //     (dw, db) accumulate (+=), so zeroing them is a separate step (Backend.Zero).
+//   - Options.Precision bf16 or fp16 changes what convolutions and linear layers do
+//     to numbers, nothing else (see Precision); buffers stay float32 at the interface.
 //   - Ops are built once per shape (NewConv, NewLRN, ...) so a backend can create its
 //     primitives, descriptors, algorithms and workspaces once, not per step. An op
 //     is bound to its batch size; a model builds new ops for another batch size.
@@ -52,15 +54,50 @@ type Backend interface {
 	DropoutForward(x, y, mask Buffer, p float32, seed uint64) error
 	// dx = dy * mask.
 	DropoutBackward(dy, mask, dx Buffer) error
-	// SoftmaxCrossEntropy: mean over n rows of -log softmax(logits)[label];
-	// dlogits receives the gradient of that mean (overwritten), or is nil when only
-	// the loss is wanted. logits and dlogits hold at least n*c values: a network
-	// built for a larger batch passes its whole buffers, and rows past n are neither
-	// read nor written.
-	SoftmaxCrossEntropy(logits Buffer, labels []int32, n, c int, dlogits Buffer) (loss float64, err error)
-	// SGD in the paper's form, over one parameter tensor:
-	//   v <- momentum*v - decay*lr*w - lr*g;  w <- w + v
-	SGD(w, g, v Buffer, lr, momentum, decay float32) error
+	// SoftmaxCrossEntropy scores the first n rows of logits [>=n, c] against their
+	// labels and adds to sums [3]: the rows' summed loss, -log softmax(row)[label];
+	// the rows whose label no class outscores (top-1 hits); and the rows with fewer
+	// than five classes scoring higher (top-5 hits). dlogits (nil: not wanted) is
+	// overwritten with the gradient of the mean loss over the n rows; rows past n
+	// are neither read nor written. Nothing comes back to the host: a GPU queues it
+	// like any other op, and training reads sums only when it reports them.
+	SoftmaxCrossEntropy(logits Buffer, labels []int32, n, c int, dlogits, sums Buffer) error
+	// SGD updates every tensor of ps in the paper's form, each gradient multiplied
+	// by gscale first (1/loss scale under fp16; 1 otherwise):
+	//   v <- momentum*v - decay*lr*w - lr*(gscale*g);  w <- w + v
+	// A GPU does all of them in one or a few launches.
+	SGD(ps []SGDParam, momentum, gscale float32) error
+	// Scale multiplies b by s in place (the loss scale on the loss's gradient).
+	Scale(b Buffer, s float32) error
+	// AllFinite reports whether every value of every buffer is finite: the overflow
+	// check of fp16 loss scaling. On a GPU it is a round trip to the host.
+	AllFinite(bs []Buffer) (bool, error)
+}
+
+// CrossEntropy is the mean loss of SoftmaxCrossEntropy over the n rows, read back
+// at once through a scratch sums buffer: for tests and one-off checks, not for the
+// training loop, which keeps its sums on the backend.
+func CrossEntropy(b Backend, logits Buffer, labels []int32, n, c int, dlogits Buffer) (float64, error) {
+	sums, err := b.Alloc(3)
+	if err != nil {
+		return 0, err
+	}
+	defer b.Free(sums)
+	if err := b.SoftmaxCrossEntropy(logits, labels, n, c, dlogits, sums); err != nil {
+		return 0, err
+	}
+	var v [3]float32
+	if err := b.Download(v[:], sums); err != nil {
+		return 0, err
+	}
+	return float64(v[0]) / float64(n), nil
+}
+
+// SGDParam is one tensor's share of Backend.SGD: weights, gradient, momentum,
+// and its learning rate and decay with the layer's multipliers folded in.
+type SGDParam struct {
+	W, G, V   Buffer
+	LR, Decay float32
 }
 
 // Op is a parameterless layer with a fixed input shape (LRN, pooling).
@@ -258,4 +295,26 @@ func mix64(z uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
 	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
 	return z ^ (z >> 31)
+}
+
+// Hits counts, over the rows of logits [len(labels), c], those whose label no class
+// outscores (top-1) and those with fewer than five classes scoring higher (top-5):
+// ties count in the label's favour. CPU backends and the train package share it.
+func Hits(logits []float32, labels []int32, c int) (top1, top5 int) {
+	for i, l := range labels {
+		row := logits[i*c : (i+1)*c]
+		v, higher := row[l], 0
+		for _, x := range row {
+			if x > v {
+				higher++
+			}
+		}
+		if higher < 1 {
+			top1++
+		}
+		if higher < 5 {
+			top5++
+		}
+	}
+	return top1, top5
 }

@@ -14,6 +14,8 @@ type Options struct {
 	Threads int
 	// Device is the GPU ordinal for GPU backends.
 	Device int
+	// Precision of convolutions and linear layers; the zero value is FP32.
+	Precision Precision
 }
 
 // Factory opens a backend; it returns an error wrapping ErrUnavailable when the
@@ -75,6 +77,14 @@ func Open(name string, o Options) (Backend, error) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("backend %s: %w", name, err)
+	}
+	if _, native := b.(NativePrecision); o.Precision.Format() != 0 && !native {
+		e, err := Emulate(b, o.Precision)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("backend %s: %w", name, err)
+		}
+		return e, nil
 	}
 	return b, nil
 }

@@ -143,6 +143,8 @@ type Train struct {
 	Backend     string          `mapstructure:"backend" yaml:"backend"`
 	Threads     int             `mapstructure:"threads" yaml:"threads"`
 	Precision   string          `mapstructure:"precision" yaml:"precision"`
+	// LossScale fixes fp16's loss scale; 0 (the default) scales dynamically.
+	LossScale float64 `mapstructure:"loss_scale" yaml:"loss_scale,omitempty"`
 	// MaxSteps stops an epoch early (0: whole epochs); for smoke tests and demos.
 	MaxSteps int `mapstructure:"max_steps" yaml:"max_steps"`
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 
@@ -233,6 +234,12 @@ func (t Train) validate() error {
 	case "", "fp32", "tf32", "bf16", "fp16":
 	default:
 		return fmt.Errorf("train.precision %q: want fp32, tf32, bf16 or fp16", t.Precision)
+	}
+	switch {
+	case t.LossScale < 0 || math.IsInf(t.LossScale, 0) || math.IsNaN(t.LossScale):
+		return fmt.Errorf("train.loss_scale must be a positive number, or 0 for a dynamic scale (got %g)", t.LossScale)
+	case t.LossScale != 0 && t.Precision != "fp16":
+		return fmt.Errorf("train.loss_scale applies to fp16 only (train.precision is %q, whose range needs no scaling); remove it", t.Precision)
 	}
 	return nil
 }

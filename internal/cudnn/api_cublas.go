@@ -30,15 +30,24 @@ func cublasSetMathMode(h C.cublasHandle_t, mode C.int) error {
 	return cublasErr("cublasSetMathMode", C.axw_cublasSetMathMode(h, mode))
 }
 
+func cublasOp(t bool) C.int {
+	if t {
+		return C.AX_CUBLAS_OP_T
+	}
+	return C.AX_CUBLAS_OP_N
+}
+
+// cublasGemmEx16 is cublasGemmEx with A and B of 16-bit type abType (AX_CUDA_R_16BF or
+// AX_CUDA_R_16F), C float32, float accumulation (CUBLAS_COMPUTE_32F).
+func cublasGemmEx16(h C.cublasHandle_t, transA, transB bool, m, n, k int, alpha float32,
+	a devPtr, lda int, b devPtr, ldb int, abType int, beta float32, c devPtr, ldc int) error {
+	return cublasErr("cublasGemmEx", C.axw_cublasGemmEx16(h, cublasOp(transA), cublasOp(transB), C.int(m), C.int(n), C.int(k),
+		C.float(alpha), a.c(), C.int(lda), b.c(), C.int(ldb), C.int(abType), C.float(beta), c.c(), C.int(ldc)))
+}
+
 // cublasSgemm is C = alpha*op(A)*op(B) + beta*C in cuBLAS's column-major terms.
 func cublasSgemm(h C.cublasHandle_t, transA, transB bool, m, n, k int, alpha float32,
 	a devPtr, lda int, b devPtr, ldb int, beta float32, c devPtr, ldc int) error {
-	op := func(t bool) C.int {
-		if t {
-			return C.AX_CUBLAS_OP_T
-		}
-		return C.AX_CUBLAS_OP_N
-	}
-	return cublasErr("cublasSgemm_v2", C.axw_cublasSgemm(h, op(transA), op(transB), C.int(m), C.int(n), C.int(k),
+	return cublasErr("cublasSgemm_v2", C.axw_cublasSgemm(h, cublasOp(transA), cublasOp(transB), C.int(m), C.int(n), C.int(k),
 		C.float(alpha), a.c(), C.int(lda), b.c(), C.int(ldb), C.float(beta), c.c(), C.int(ldc)))
 }

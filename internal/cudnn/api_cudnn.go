@@ -5,8 +5,8 @@ package cudnn
 */
 import "C"
 
-// cuDNN calls, one Go function per C call. Tensors are NCHW float32 throughout
-// (the wrappers in axwrap.h fix format and data type).
+// cuDNN calls, one Go function per C call. Tensors are NCHW, float32 unless a
+// function takes a data type (the *Type setters, for bf16/fp16 convolutions).
 
 func cudnnGetVersion() int { return int(C.axw_cudnnGetVersion()) }
 
@@ -30,6 +30,12 @@ func cudnnSetTensor4dDescriptor(d C.cudnnTensorDescriptor_t, n, c, h, w int) err
 	return cudnnErr("cudnnSetTensor4dDescriptor", C.axw_cudnnSetTensor4dDescriptor(d, C.int(n), C.int(c), C.int(h), C.int(w)))
 }
 
+// cudnnSetTensor4dDescriptorType is cudnnSetTensor4dDescriptor with element type dtype
+// (AX_CUDNN_DATA_*).
+func cudnnSetTensor4dDescriptorType(d C.cudnnTensorDescriptor_t, dtype, n, c, h, w int) error {
+	return cudnnErr("cudnnSetTensor4dDescriptor", C.axw_cudnnSetTensor4dDescriptorType(d, C.int(dtype), C.int(n), C.int(c), C.int(h), C.int(w)))
+}
+
 func cudnnDestroyTensorDescriptor(d C.cudnnTensorDescriptor_t) error {
 	return cudnnErr("cudnnDestroyTensorDescriptor", C.axw_cudnnDestroyTensorDescriptor(d))
 }
@@ -41,6 +47,10 @@ func cudnnCreateFilterDescriptor() (C.cudnnFilterDescriptor_t, error) {
 
 func cudnnSetFilter4dDescriptor(d C.cudnnFilterDescriptor_t, k, c, h, w int) error {
 	return cudnnErr("cudnnSetFilter4dDescriptor", C.axw_cudnnSetFilter4dDescriptor(d, C.int(k), C.int(c), C.int(h), C.int(w)))
+}
+
+func cudnnSetFilter4dDescriptorType(d C.cudnnFilterDescriptor_t, dtype, k, c, h, w int) error {
+	return cudnnErr("cudnnSetFilter4dDescriptor", C.axw_cudnnSetFilter4dDescriptorType(d, C.int(dtype), C.int(k), C.int(c), C.int(h), C.int(w)))
 }
 
 func cudnnDestroyFilterDescriptor(d C.cudnnFilterDescriptor_t) error {

@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"alexnet/internal/backend"
+	"alexnet/internal/lowp"
 )
 
 func init() {
@@ -118,12 +119,20 @@ type Backend struct {
 
 	// Device memory the backend owns besides buffers: the convolution workspace
 	// (shared by all ops, grown to the largest need), and softmax scratch.
-	ws        devPtr
-	wsBytes   int64
-	labels    devPtr // int32
-	labelsCap int
-	losses    devPtr // float64
-	lossesCap int
+	ws      devPtr
+	wsBytes int64
+	xent    xentScratch
+
+	// prec is Options.Precision; f16 its 16-bit format (lowp.BF16 or lowp.FP16) under
+	// BF16 and FP16, 0 otherwise (precision.go).
+	prec backend.Precision
+	f16  lowp.Format
+	// s16 are the 16-bit copies a bf16/fp16 conv or linear layer makes of its inputs
+	// and outputs, shared by all ops (one stream orders their use) and grown to the
+	// largest need: [0] x or dx, [1] w or dw, [2] y or dy (precision.go).
+	s16 [3]scratch16
+	// flag is one device int for AllFinite (sgd.go), allocated on first use.
+	flag devPtr
 
 	// up stages large uploads through page-locked memory on a copy stream (upload.go).
 	up uploader
@@ -151,7 +160,19 @@ func (x *buffer) Len() int { return x.n }
 
 // Open opens device o.Device. It fails with an error wrapping backend.ErrUnavailable
 // when the libraries, the driver or a GPU is missing.
+//
+// o.Precision is implemented here (NativePrecision): TF32 is Config.TF32 (either
+// turns it on); BF16 and FP16 run convolutions and linear layers on 16-bit copies of
+// their inputs with float32 accumulation (precision.go). BF16 needs compute
+// capability 8.0 (Ampere) or newer.
 func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
+	switch o.Precision {
+	case backend.FP32, backend.BF16, backend.FP16:
+	case backend.TF32:
+		cfg.TF32 = true
+	default:
+		return nil, fmt.Errorf("cuda: unknown precision %v", o.Precision)
+	}
 	if _, err := Load(); err != nil {
 		return nil, err
 	}
@@ -171,7 +192,7 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b := &Backend{cfg: cfg, dev: o.Device, gen: openCount.Add(1), flat: map[int]C.cudnnTensorDescriptor_t{}, live: map[*buffer]struct{}{},
-		up: uploader{min: uploadAsyncMin, max: uploadAsyncMax}}
+		up: uploader{min: uploadAsyncMin, max: uploadAsyncMax}, prec: o.Precision, f16: o.Precision.Format()}
 	defer func() {
 		if err != nil {
 			b.teardown()
@@ -190,6 +211,9 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 		return nil, err
 	}
 	b.cc = 10*major + minor
+	if b.f16 == lowp.BF16 && b.cc < 80 {
+		return nil, fmt.Errorf("precision bf16 needs compute capability 8.0 or newer (this GPU has %d.%d); use fp16", major, minor)
+	}
 	// The runtime, cuDNN and cuBLAS all work in the device's primary context; the
 	// driver API (module loading, kernel launches) needs it current too.
 	if b.ctx, err = cuDevicePrimaryCtxRetain(b.cudev); err != nil {
@@ -234,6 +258,13 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 }
 
 func (b *Backend) Name() string { return "cuda" }
+
+// NativePrecision declares that the backend implements backend.Options.Precision
+// itself, so backend.Open does not wrap it in backend.Emulate.
+func (b *Backend) NativePrecision() {}
+
+// Precision is the precision the backend was opened with.
+func (b *Backend) Precision() backend.Precision { return b.prec }
 
 // bind makes the calling OS thread work on this backend's device and context. CUDA
 // keeps both per thread and Go moves goroutines between threads, so every entry
@@ -358,8 +389,8 @@ func (b *Backend) Free(x backend.Buffer) {
 	}
 }
 
-// Memory counts device memory: buffers, the convolution workspace, softmax scratch and
-// the device staging of uploads. The page-locked host staging of uploads is host
+// Memory counts device memory: buffers, the convolution workspace, softmax scratch,
+// the 16-bit scratch of bf16/fp16 layers and the device staging of uploads. The page-locked host staging of uploads is host
 // memory and is not counted (see upload.go).
 func (b *Backend) Memory() backend.MemStats {
 	b.mu.Lock()
@@ -589,9 +620,14 @@ func (b *Backend) teardown() []error {
 	// them while the stream and the context still exist.
 	errs = append(errs, b.releaseUploads()...)
 	keep(b.mfree(b.ws, b.wsBytes))
-	keep(b.mfree(b.labels, 4*int64(b.labelsCap)))
-	keep(b.mfree(b.losses, 8*int64(b.lossesCap)))
-	b.ws, b.wsBytes, b.labels, b.labelsCap, b.losses, b.lossesCap = 0, 0, 0, 0, 0, 0
+	errs = append(errs, b.xent.release(b)...)
+	for i := range b.s16 {
+		keep(b.mfree(b.s16[i].p, b.s16[i].bytes))
+		b.s16[i] = scratch16{}
+	}
+	keep(b.mfree(b.flag, 4))
+	b.flag = 0
+	b.ws, b.wsBytes = 0, 0
 	if b.relu != nil {
 		keep(cudnnDestroyActivationDescriptor(b.relu))
 		b.relu = nil
@@ -630,6 +666,17 @@ func (b *Backend) tensorDesc(n, c, h, w int) (C.cudnnTensorDescriptor_t, error) 
 	}
 	b.onClose(func() error { return cudnnDestroyTensorDescriptor(d) })
 	return d, cudnnSetTensor4dDescriptor(d, n, c, h, w)
+}
+
+// tensorDescType creates an NCHW descriptor of element type dtype (AX_CUDNN_DATA_*)
+// destroyed at Close.
+func (b *Backend) tensorDescType(dtype, n, c, h, w int) (C.cudnnTensorDescriptor_t, error) {
+	d, err := cudnnCreateTensorDescriptor()
+	if err != nil {
+		return nil, err
+	}
+	b.onClose(func() error { return cudnnDestroyTensorDescriptor(d) })
+	return d, cudnnSetTensor4dDescriptorType(d, dtype, n, c, h, w)
 }
 
 // flatDesc is a [1, 1, 1, n] descriptor for elementwise ops on n values, cached.

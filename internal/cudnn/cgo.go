@@ -1,7 +1,8 @@
 // Package cudnn is the GPU backend, registered as "cuda": cuDNN 9 for convolution,
 // LRN, pooling and ReLU, cuBLAS for the fully connected layers, and a few small
-// kernels compiled at run time by NVRTC (SGD, dropout, softmax cross-entropy,
-// adaptive average pooling with uneven windows).
+// kernels compiled at run time by NVRTC (multi-tensor SGD, loss scaling's scale and
+// overflow check, dropout, softmax cross-entropy, adaptive average pooling with
+// uneven windows, and the float32 <-> bf16/fp16 casts of 16-bit precision).
 //
 // Nothing CUDA is linked: the libraries (libcudart, libcublas, libcudnn, libnvrtc and
 // the driver's libcuda) are found and opened with dlopen when the backend is first

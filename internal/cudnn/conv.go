@@ -24,11 +24,16 @@ import (
 // algorithms are chosen once, here, within Config.WorkspaceLimit: timed by
 // cudnnFind*AlgorithmEx on scratch tensors of the op's shapes, or by cuDNN's
 // heuristics (Config.Heuristic, or when timing fails).
+//
+// Under bf16 and fp16 precision (precision.go) xD, yD and wD describe 16-bit tensors,
+// the ones cuDNN reads and writes (casts of the float32 buffers, in Backend.s16),
+// and the algorithms are chosen for them.
 type conv struct {
 	b        *Backend
 	p        backend.ConvParams
 	out      backend.Shape
 	xD, yD   C.cudnnTensorDescriptor_t
+	y32D     C.cudnnTensorDescriptor_t // float32 [N, OutC, OH, OW], for the bias gradient (yD under fp32)
 	biasD    C.cudnnTensorDescriptor_t // [1, OutC, 1, 1]
 	wD       C.cudnnFilterDescriptor_t
 	fwdD     C.cudnnConvolutionDescriptor_t
@@ -77,11 +82,21 @@ func (b *Backend) NewConv(p backend.ConvParams) (backend.Conv, error) {
 func (c *conv) describe() error {
 	b, p, out := c.b, c.p, c.out
 	var err error
-	if c.xD, err = b.tensorDesc(p.In.N, p.In.C, p.In.H, p.In.W); err != nil {
+	dtype := int(C.AX_CUDNN_DATA_FLOAT)
+	if b.f16 != 0 {
+		dtype = cudnnType(b.f16)
+	}
+	if c.xD, err = b.tensorDescType(dtype, p.In.N, p.In.C, p.In.H, p.In.W); err != nil {
 		return err
 	}
-	if c.yD, err = b.tensorDesc(out.N, out.C, out.H, out.W); err != nil {
+	if c.yD, err = b.tensorDescType(dtype, out.N, out.C, out.H, out.W); err != nil {
 		return err
+	}
+	c.y32D = c.yD
+	if b.f16 != 0 {
+		if c.y32D, err = b.tensorDesc(out.N, out.C, out.H, out.W); err != nil {
+			return err
+		}
 	}
 	if c.biasD, err = b.tensorDesc(1, p.OutC, 1, 1); err != nil {
 		return err
@@ -91,13 +106,17 @@ func (c *conv) describe() error {
 	}
 	wD := c.wD
 	b.onClose(func() error { return cudnnDestroyFilterDescriptor(wD) })
-	if err = cudnnSetFilter4dDescriptor(c.wD, p.OutC, p.In.C/p.Groups, p.KH, p.KW); err != nil {
+	if err = cudnnSetFilter4dDescriptorType(c.wD, dtype, p.OutC, p.In.C/p.Groups, p.KH, p.KW); err != nil {
 		return err
 	}
 	// Without TF32, FMA math keeps cuDNN off tensor cores (its default math lets
-	// Ampere and newer use TF32 for fp32 data).
+	// Ampere and newer use TF32 for fp32 data). 16-bit data is what tensor cores are
+	// for; the compute type stays float32 (cudnnSetConvolution2dDescriptor).
 	math := C.AX_CUDNN_FMA_MATH
-	if b.cfg.TF32 {
+	switch {
+	case b.f16 != 0:
+		math = C.AX_CUDNN_TENSOR_OP_MATH
+	case b.cfg.TF32:
 		math = C.AX_CUDNN_DEFAULT_MATH
 	}
 	for _, d := range []*C.cudnnConvolutionDescriptor_t{&c.fwdD, &c.dataD, &c.filterD} {
@@ -127,10 +146,14 @@ func (c *conv) describe() error {
 }
 
 // usable reports whether an algorithm of math type m may run: never the one that
-// converts fp32 data to fp16, and tensor-core (TF32) math only when allowed.
+// converts data to fp16, and tensor-core (TF32) math only when allowed; under bf16
+// and fp16 any other math type.
 func (c *conv) usable(r algoPerf) bool {
 	if r.Status != 0 || r.Memory > c.b.cfg.workspaceLimit() {
 		return false
+	}
+	if c.b.f16 != 0 {
+		return r.MathType != C.AX_CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
 	}
 	switch r.MathType {
 	case C.AX_CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
@@ -142,14 +165,15 @@ func (c *conv) usable(r algoPerf) bool {
 }
 
 // pick takes the first usable row (cuDNN sorts them fastest first), sets its math
-// type on the descriptor when TF32 is allowed (without it the descriptor stays on FMA
-// math, which is what the rows were found under), and asks for its workspace size.
+// type on the descriptor when TF32 is allowed or the data is 16-bit (otherwise the
+// descriptor stays on FMA math, which is what the rows were found under), and asks
+// for its workspace size.
 func (c *conv) pick(rows []algoPerf, how string, d C.cudnnConvolutionDescriptor_t, wsSize func(algo int) (int64, error)) (algoChoice, bool, error) {
 	for _, r := range rows {
 		if !c.usable(r) {
 			continue
 		}
-		if c.b.cfg.TF32 {
+		if c.b.cfg.TF32 || c.b.f16 != 0 {
 			if err := cudnnSetConvolutionMathType(d, r.MathType); err != nil {
 				return algoChoice{}, false, err
 			}
@@ -310,6 +334,9 @@ func (c *conv) Forward(x, w, bias, y backend.Buffer) error {
 		return wrapOp(a.op, err)
 	}
 	h := c.b.dnn
+	if c.b.f16 != 0 {
+		return wrapOp(a.op, c.forward16(xp, wp, bp, yp, ws))
+	}
 	if err := cudnnConvolutionForward(h, 1, c.xD, xp, c.wD, wp, c.fwdD, c.fwd.algo, ws, c.fwd.ws, 0, c.yD, yp); err != nil {
 		return wrapOp(a.op, fmt.Errorf("algorithm %d (%s): %w", c.fwd.algo, c.fwd.how, err))
 	}
@@ -334,6 +361,9 @@ func (c *conv) BackwardData(w, dy, dx backend.Buffer) error {
 	ws, err := c.b.workspace(c.bwdData.ws)
 	if err != nil {
 		return wrapOp(a.op, err)
+	}
+	if c.b.f16 != 0 {
+		return wrapOp(a.op, c.backwardData16(wp, dyp, dxp, ws))
 	}
 	if err := cudnnConvolutionBackwardData(c.b.dnn, 1, c.wD, wp, c.yD, dyp, c.dataD, c.bwdData.algo, ws, c.bwdData.ws, 0, c.xD, dxp); err != nil {
 		return wrapOp(a.op, fmt.Errorf("algorithm %d (%s): %w", c.bwdData.algo, c.bwdData.how, err))
@@ -361,8 +391,65 @@ func (c *conv) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 		return wrapOp(a.op, err)
 	}
 	h := c.b.dnn
-	if err := cudnnConvolutionBackwardFilter(h, 1, c.xD, xp, c.yD, dyp, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 1, c.wD, dwp); err != nil {
+	if c.b.f16 != 0 {
+		if err := c.backwardFilter16(xp, dyp, dwp, ws); err != nil {
+			return wrapOp(a.op, err)
+		}
+	} else if err := cudnnConvolutionBackwardFilter(h, 1, c.xD, xp, c.yD, dyp, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 1, c.wD, dwp); err != nil {
 		return wrapOp(a.op, fmt.Errorf("algorithm %d (%s): %w", c.bwdFiltr.algo, c.bwdFiltr.how, err))
 	}
-	return wrapOp(a.op, cudnnConvolutionBackwardBias(h, 1, c.yD, dyp, 1, c.biasD, dbp))
+	// db [1, OutC, 1, 1] += sum over n, h, w of the float32 dy
+	return wrapOp(a.op, cudnnConvolutionBackwardBias(h, 1, c.y32D, dyp, 1, c.biasD, dbp))
+}
+
+// forward16 is Forward under bf16/fp16: x and w cast to 16 bits, y16 = conv, then
+// y = round16(float(y16) + b) (precision.go). ws is the workspace, already sized.
+func (c *conv) forward16(xp, wp, bp, yp, ws devPtr) error {
+	b, p := c.b, c.p
+	x16, w16, y16, err := b.scratch3(p.In.Len(), p.WeightLen(), c.out.Len())
+	if err != nil {
+		return err
+	}
+	if err := b.to16Pair(xp, x16, p.In.Len(), wp, w16, p.WeightLen()); err != nil {
+		return err
+	}
+	if err := cudnnConvolutionForward(b.dnn, 1, c.xD, x16, c.wD, w16, c.fwdD, c.fwd.algo, ws, c.fwd.ws, 0, c.yD, y16); err != nil {
+		return fmt.Errorf("algorithm %d (%s, %v): %w", c.fwd.algo, c.fwd.how, b.f16, err)
+	}
+	n := c.out.Len()
+	return launchFrom16Bias(b.kern.fn["from16_bias"], b.stream, gridFor(n, elemBlock), elemBlock, y16, bp, yp, fmtCode(b.f16),
+		n, c.out.H*c.out.W, c.out.C)
+}
+
+// backwardData16: w and dy cast to 16 bits, dx16 = conv^T, dx = float(dx16).
+func (c *conv) backwardData16(wp, dyp, dxp, ws devPtr) error {
+	b, p := c.b, c.p
+	dx16, w16, dy16, err := b.scratch3(p.In.Len(), p.WeightLen(), c.out.Len())
+	if err != nil {
+		return err
+	}
+	if err := b.to16Pair(wp, w16, p.WeightLen(), dyp, dy16, c.out.Len()); err != nil {
+		return err
+	}
+	if err := cudnnConvolutionBackwardData(b.dnn, 1, c.wD, w16, c.yD, dy16, c.dataD, c.bwdData.algo, ws, c.bwdData.ws, 0, c.xD, dx16); err != nil {
+		return fmt.Errorf("algorithm %d (%s, %v): %w", c.bwdData.algo, c.bwdData.how, b.f16, err)
+	}
+	return b.cast("from16", dx16, dxp, p.In.Len())
+}
+
+// backwardFilter16: x and dy cast to 16 bits, dw16 = corr (overwritten, beta 0), then
+// dw += float(dw16): the 16-bit rounding applies to this call's contribution only.
+func (c *conv) backwardFilter16(xp, dyp, dwp, ws devPtr) error {
+	b, p := c.b, c.p
+	x16, dw16, dy16, err := b.scratch3(p.In.Len(), p.WeightLen(), c.out.Len())
+	if err != nil {
+		return err
+	}
+	if err := b.to16Pair(xp, x16, p.In.Len(), dyp, dy16, c.out.Len()); err != nil {
+		return err
+	}
+	if err := cudnnConvolutionBackwardFilter(b.dnn, 1, c.xD, x16, c.yD, dy16, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 0, c.wD, dw16); err != nil {
+		return fmt.Errorf("algorithm %d (%s, %v): %w", c.bwdFiltr.algo, c.bwdFiltr.how, b.f16, err)
+	}
+	return b.cast("add16", dw16, dwp, p.WeightLen())
 }

@@ -21,6 +21,10 @@ import (
 // its transpose, with leading dimension C. So each row-major product is computed as
 // its transpose: y^T = w x^T is gemm(T, N) of w (stored [In, Out] column-major) and
 // x^T (stored [In, N]), and so on below.
+//
+// Under bf16 and fp16 (precision.go) the two inputs of each product are cast to 16
+// bits and the product is cublasGemmEx with float32 output and accumulation, so y and
+// dx are float32 and dw accumulates into float32 with beta = 1 directly.
 type linear struct {
 	b     *Backend
 	p     backend.LinearParams
@@ -68,7 +72,11 @@ func (l *linear) Forward(x, w, bias, y backend.Buffer) error {
 	}
 	defer done()
 	// y^T [Out, N] = w [Out, In] . x^T [In, N]
-	if err := cublasSgemm(l.b.blas, true, false, p.Out, p.N, p.In, 1, wp, p.In, xp, p.In, 0, yp, p.Out); err != nil {
+	if l.b.f16 != 0 {
+		if err := l.gemm16(true, false, p.Out, p.N, p.In, wp, 1, p.Out*p.In, p.In, xp, 0, p.N*p.In, p.In, 0, yp, p.Out); err != nil {
+			return wrapOp(a.op, err)
+		}
+	} else if err := cublasSgemm(l.b.blas, true, false, p.Out, p.N, p.In, 1, wp, p.In, xp, p.In, 0, yp, p.Out); err != nil {
 		return wrapOp(a.op, err)
 	}
 	return wrapOp(a.op, cudnnAddTensor(l.b.dnn, 1, l.biasD, bp, 1, l.outD, yp))
@@ -89,6 +97,9 @@ func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
 	}
 	defer done()
 	// dx^T [In, N] = w^T [In, Out] . dy^T [Out, N]
+	if l.b.f16 != 0 {
+		return wrapOp(a.op, l.gemm16(false, false, p.In, p.N, p.Out, wp, 1, p.Out*p.In, p.In, dyp, 2, p.N*p.Out, p.Out, 0, dxp, p.In))
+	}
 	return wrapOp(a.op, cublasSgemm(l.b.blas, false, false, p.In, p.N, p.Out, 1, wp, p.In, dyp, p.Out, 0, dxp, p.In))
 }
 
@@ -108,9 +119,33 @@ func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 	}
 	defer done()
 	// dw^T [In, Out] += x^T [In, N] . dy [N, Out]
-	if err := cublasSgemm(l.b.blas, false, true, p.In, p.Out, p.N, 1, xp, p.In, dyp, p.Out, 1, dwp, p.In); err != nil {
+	if l.b.f16 != 0 {
+		if err := l.gemm16(false, true, p.In, p.Out, p.N, xp, 0, p.N*p.In, p.In, dyp, 2, p.N*p.Out, p.Out, 1, dwp, p.In); err != nil {
+			return wrapOp(a.op, err)
+		}
+	} else if err := cublasSgemm(l.b.blas, false, true, p.In, p.Out, p.N, 1, xp, p.In, dyp, p.Out, 1, dwp, p.In); err != nil {
 		return wrapOp(a.op, err)
 	}
 	// db [1, Out, 1, 1] += sum over n of dy [N, Out, 1, 1]
 	return wrapOp(a.op, cudnnConvolutionBackwardBias(l.b.dnn, 1, l.outD, dyp, 1, l.biasD, dbp))
+}
+
+// gemm16 is C = op(A) op(B) + beta*C in cuBLAS's terms with A and B (float32, na and
+// nb values) cast first to the backend's 16-bit format in scratch slots sa and sb
+// (Backend.s16), and C float32.
+func (l *linear) gemm16(transA, transB bool, m, n, k int, a devPtr, sa, na, lda int, b devPtr, sb, nb, ldb int,
+	beta float32, c devPtr, ldc int) error {
+	be := l.b
+	a16, err := be.scratch(sa, na)
+	if err != nil {
+		return err
+	}
+	b16, err := be.scratch(sb, nb)
+	if err != nil {
+		return err
+	}
+	if err := be.to16Pair(a, a16, na, b, b16, nb); err != nil {
+		return err
+	}
+	return cublasGemmEx16(be.blas, transA, transB, m, n, k, 1, a16, lda, b16, ldb, cudaType(be.f16), beta, c, ldc)
 }

@@ -329,7 +329,10 @@ var (
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cuda-runtime"}
 	specCublas = libSpec{lib: libCublas, name: "cuBLAS", sonames: []string{"libcublas.so.13", "libcublas.so.12"}, pip: true, probe: "cublasCreate_v2",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cublas"}
-	specNvrtc = libSpec{lib: libNvrtc, name: "NVRTC", sonames: []string{"libnvrtc.so.13", "libnvrtc.so.12"}, pip: true, probe: "nvrtcVersion",
+	// libnvrtc.so.11.2 is the soname of every NVRTC 11.2 to 11.8 (Debian's libnvrtc11.2
+	// package ships 11.8, which knows up to sm_90): a last resort, and what the kernel
+	// compile test uses on machines without a GPU.
+	specNvrtc = libSpec{lib: libNvrtc, name: "NVRTC", sonames: []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"}, pip: true, probe: "nvrtcVersion",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cuda-nvrtc"}
 	specCudnn = libSpec{lib: libCudnn, name: "cuDNN", sonames: []string{"libcudnn.so.9"}, pip: true, probe: "cudnnGetVersion",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cudnn-cu13"}
@@ -406,17 +409,7 @@ func (f finder) load() ([]Library, error) {
 		return nil, err
 	}
 	add(blas)
-	// NVRTC opens libnvrtc-builtins by soname when it compiles.
-	nvrtc, err := f.open(preferMajor(specNvrtc, major), all, nil, func(dir string) ([]unsafe.Pointer, []Library, error) {
-		var got []Library
-		for _, p := range f.globSorted(filepath.Join(dir, "libnvrtc-builtins.so.*")) {
-			if _, err := dlopen(p); err == nil {
-				got = append(got, Library{Name: "NVRTC builtins", Path: p})
-				break
-			}
-		}
-		return nil, got, nil
-	})
+	nvrtc, err := f.open(preferMajor(specNvrtc, major), all, nil, f.nvrtcBuiltins)
 	if err != nil {
 		return nil, err
 	}
@@ -448,10 +441,42 @@ func (f finder) load() ([]Library, error) {
 	return libs, nil
 }
 
+// nvrtcBuiltins preloads the libnvrtc-builtins beside an NVRTC in dir, which NVRTC
+// opens by soname when it compiles (an `after` of finder.open).
+func (f finder) nvrtcBuiltins(dir string) ([]unsafe.Pointer, []Library, error) {
+	var got []Library
+	for _, p := range f.globSorted(filepath.Join(dir, "libnvrtc-builtins.so.*")) {
+		if _, err := dlopen(p); err == nil {
+			got = append(got, Library{Name: "NVRTC builtins", Path: p})
+			break
+		}
+	}
+	return nil, got, nil
+}
+
 var (
 	loadMu   sync.Mutex
 	loadLibs []Library // set once everything loaded
+	nvrtcLib *Library  // set once LoadNVRTC (or Load) loaded NVRTC
 )
+
+// LoadNVRTC finds and opens NVRTC alone (no driver, runtime or GPU needed), for
+// compiling the kernels on a machine without a GPU (the kernel compile test). After a
+// successful Load it returns the NVRTC that Load opened.
+func LoadNVRTC() (Library, error) {
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	if nvrtcLib != nil {
+		return *nvrtcLib, nil
+	}
+	f := systemFinder()
+	o, err := f.open(specNvrtc, f.dirs(true), nil, f.nvrtcBuiltins)
+	if err != nil {
+		return Library{}, err
+	}
+	nvrtcLib = &Library{Name: o.spec.name, Path: o.path}
+	return *nvrtcLib, nil
+}
 
 // Load finds and opens the CUDA libraries (once per process; a failure is retried on
 // the next call) and returns where each came from. The error wraps
@@ -467,5 +492,10 @@ func Load() ([]Library, error) {
 		return nil, err
 	}
 	loadLibs = libs
+	for _, l := range libs {
+		if l.Name == specNvrtc.name {
+			nvrtcLib = &Library{Name: l.Name, Path: l.Path}
+		}
+	}
 	return slices.Clone(libs), nil
 }

@@ -1,18 +1,75 @@
 package cudnn
 
-import "alexnet/internal/backend"
+/*
+#include "axwrap.h"
+*/
+import "C"
 
-// SGD with momentum and weight decay in the paper's form, over one parameter tensor,
-// by an NVRTC kernel that computes as internal/ref does (in float64):
+import (
+	"fmt"
+	"unsafe"
+
+	"alexnet/internal/backend"
+)
+
+// sgdMax is how many tensors one sgd_multi launch updates (AX_SGD_MAX, SGD_MAX).
+const sgdMax = C.AX_SGD_MAX
+
+// SGD with momentum and weight decay in the paper's form, over every tensor of ps,
+// by the NVRTC kernel sgd_multi, which computes as internal/ref does (in float64):
 //
-//	v <- momentum*v - decay*lr*w - lr*g
+//	v <- momentum*v - decay*lr*w - lr*(gscale*g)
 //	w <- w + v                                  w, g, v [len]
+//
+// Up to sgdMax tensors go in one launch: their pointers, lengths, learning rates and
+// decays travel by value in the kernel's parameter (axSGDBatch), one tensor per
+// grid row (blockIdx.y). AlexNet's 16 parameter tensors take one launch.
+func (b *Backend) SGD(ps []backend.SGDParam, momentum, gscale float32) error {
+	var ts []C.axSGDTensor
+	maxN := 0
+	for i, p := range ps {
+		a := b.args(fmt.Sprintf("sgd (tensor %d)", i))
+		wp, n := a.any(p.W, "w")
+		gp := a.get(p.G, n, "g")
+		vp := a.get(p.V, n, "v")
+		if a.err != nil {
+			return a.err
+		}
+		if n == 0 {
+			continue
+		}
+		ts = append(ts, C.axSGDTensor{w: C.uintptr_t(wp), g: C.uintptr_t(gp), v: C.uintptr_t(vp),
+			n: C.longlong(n), lr: C.float(p.LR), decay: C.float(p.Decay)})
+		maxN = max(maxN, n)
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	done, err := b.enter("sgd")
+	if err != nil {
+		return err
+	}
+	defer done()
+	for len(ts) > 0 {
+		k := min(len(ts), sgdMax)
+		var batch C.axSGDBatch
+		copy(batch.t[:], ts[:k])
+		if err := launchSGDMulti(b.kern.fn["sgd_multi"], b.stream, gridFor(maxN, elemBlock), k, elemBlock, &batch, momentum, gscale); err != nil {
+			return wrapOp("sgd", err)
+		}
+		ts = ts[k:]
+	}
+	return nil
+}
 
-func (b *Backend) SGD(w, g, v backend.Buffer, lr, momentum, decay float32) error {
-	a := b.args("sgd")
-	wp, n := a.any(w, "w")
-	gp := a.get(g, n, "g")
-	vp := a.get(v, n, "v")
+// sgdBatchBytes is the size of the kernel's by-value parameter, for the test that
+// checks it against the compiled PTX.
+const sgdBatchBytes = int(unsafe.Sizeof(C.axSGDBatch{}))
+
+// Scale: b <- s*b, in float32 as internal/ref multiplies.
+func (b *Backend) Scale(x backend.Buffer, s float32) error {
+	a := b.args("scale")
+	p, n := a.any(x, "buffer")
 	if a.err != nil || n == 0 {
 		return a.err
 	}
@@ -21,5 +78,53 @@ func (b *Backend) SGD(w, g, v backend.Buffer, lr, momentum, decay float32) error
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, launchSGD(b.kern.fn["sgd"], b.stream, gridFor(n, elemBlock), elemBlock, wp, gp, vp, lr, momentum, decay, n))
+	return wrapOp(a.op, launchScale(b.kern.fn["scale"], b.stream, gridFor(n, elemBlock), elemBlock, p, s, n))
+}
+
+// AllFinite reports whether no value of bs is infinite or NaN: one flag on the
+// device, cleared, set by a kernel pass over each buffer, and read back (which
+// waits for the stream).
+func (b *Backend) AllFinite(bs []backend.Buffer) (bool, error) {
+	type span struct {
+		p devPtr
+		n int
+	}
+	var spans []span
+	for i, x := range bs {
+		a := b.args(fmt.Sprintf("all-finite (buffer %d)", i))
+		p, n := a.any(x, "buffer")
+		if a.err != nil {
+			return false, a.err
+		}
+		if n > 0 {
+			spans = append(spans, span{p, n})
+		}
+	}
+	if len(spans) == 0 {
+		return true, nil
+	}
+	const op = "all-finite"
+	done, err := b.enter(op)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	if b.flag == 0 {
+		if b.flag, err = b.malloc(4); err != nil {
+			return false, wrapOp(op, err)
+		}
+	}
+	if err := cudaMemsetAsync(b.flag, 0, 4, b.stream); err != nil {
+		return false, wrapOp(op, err)
+	}
+	for _, s := range spans {
+		if err := launchNonfinite(b.kern.fn["nonfinite"], b.stream, gridFor(s.n, elemBlock), elemBlock, s.p, s.n, b.flag); err != nil {
+			return false, wrapOp(op, err)
+		}
+	}
+	var flag int32
+	if err := cudaMemcpyDtoHSync(unsafe.Pointer(&flag), b.flag, 4, b.stream); err != nil {
+		return false, wrapOp(op, err)
+	}
+	return flag == 0, nil
 }

@@ -1,37 +1,44 @@
 package cudnn
 
+/*
+#include "axwrap.h"
+*/
+import "C"
+
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
 	"alexnet/internal/backend"
 )
 
-// Softmax cross-entropy, averaged over the batch (PyTorch's F.cross_entropy), by an
-// NVRTC kernel with one block per row:
+// Softmax cross-entropy (PyTorch's F.cross_entropy) by two NVRTC kernels:
+// softmax_xent, one block per row,
 //
 //	logits [N, C]   labels [N] in 0..C-1   dlogits [N, C]
-//	loss = 1/N * sum_n ( logsumexp(logits[n,:]) - logits[n, labels[n]] )
+//	losses[n] = logsumexp(logits[n,:]) - logits[n, labels[n]]
+//	higher[n] = #classes scoring strictly higher than labels[n]
 //	dlogits[n,c] = (softmax(logits[n,:])[c] - [c == labels[n]]) / N
 //
-// The labels go up and the N row losses come down each call (a few hundred bytes,
-// and the download waits for the stream: the loss is a host value). dlogits may be
-// nil when only the loss is wanted.
-
-func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits backend.Buffer) (float64, error) {
+// then xent_sums, one block, adding the rows' loss, top-1 and top-5 hits to the
+// caller's sums in a fixed order. Nothing is read back: the labels go up from
+// page-locked memory on the compute stream, so a training step never waits for the
+// GPU (the train loop downloads the sums every few steps).
+func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits, sums backend.Buffer) error {
 	const op = "softmax cross-entropy"
 	if n <= 0 || c <= 0 {
-		return 0, fmt.Errorf("cuda %s: sizes must be positive (got n=%d, c=%d)", op, n, c)
+		return fmt.Errorf("cuda %s: sizes must be positive (got n=%d, c=%d)", op, n, c)
 	}
 	if int64(n)*int64(c) > maxElems {
-		return 0, fmt.Errorf("cuda %s: %d x %d logits are too many", op, n, c)
+		return fmt.Errorf("cuda %s: %d x %d logits are too many", op, n, c)
 	}
 	if len(labels) != n {
-		return 0, fmt.Errorf("cuda %s: %d labels for %d rows", op, len(labels), n)
+		return fmt.Errorf("cuda %s: %d labels for %d rows", op, len(labels), n)
 	}
 	for i, l := range labels {
 		if l < 0 || int(l) >= c {
-			return 0, fmt.Errorf("cuda %s: label %d of row %d is outside 0..%d", op, l, i, c-1)
+			return fmt.Errorf("cuda %s: label %d of row %d is outside 0..%d", op, l, i, c-1)
 		}
 	}
 	a := b.args(op)
@@ -40,57 +47,152 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	if dlogits != nil {
 		dp = a.atLeast(dlogits, n*c, "dlogits")
 	}
+	sp := a.get(sums, 3, "sums")
 	if a.err != nil {
-		return 0, a.err
+		return a.err
 	}
 	done, err := b.enter(op)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer done()
-	if err := b.softmaxScratch(n); err != nil {
-		return 0, wrapOp(op, err)
+	x := &b.xent
+	if err := x.grow(b, n); err != nil {
+		return wrapOp(op, err)
 	}
-	if err := cudaMemcpyHtoDSync(b.labels, unsafe.Pointer(&labels[0]), 4*int64(n), b.stream); err != nil {
-		return 0, wrapOp(op, err)
+	if err := x.uploadLabels(b, labels); err != nil {
+		return wrapOp(op, err)
 	}
-	if err := launchSoftmaxXent(b.kern.fn["softmax_xent"], b.stream, n, xentThreads, lp, b.labels, dp, b.losses, n, c, dlogits != nil); err != nil {
-		return 0, wrapOp(op, err)
+	if err := launchSoftmaxXent(b.kern.fn["softmax_xent"], b.stream, n, xentThreads, lp, x.labels, dp, x.losses, x.higher, n, c, dlogits != nil); err != nil {
+		return wrapOp(op, err)
 	}
-	losses := make([]float64, n)
-	if err := cudaMemcpyDtoHSync(unsafe.Pointer(&losses[0]), b.losses, 8*int64(n), b.stream); err != nil {
-		return 0, wrapOp(op, err)
-	}
-	var total float64
-	for _, l := range losses {
-		total += l
-	}
-	return total / float64(n), nil
+	return wrapOp(op, launchXentSums(b.kern.fn["xent_sums"], b.stream, xentThreads, x.losses, x.higher, n, sp))
 }
 
-// softmaxScratch grows the device buffers for n labels and n row losses.
-func (b *Backend) softmaxScratch(n int) error {
-	if n > b.labelsCap {
-		if err := b.mfree(b.labels, 4*int64(b.labelsCap)); err != nil {
-			return err
-		}
-		b.labels, b.labelsCap = 0, 0
-		p, err := b.malloc(4 * int64(n))
-		if err != nil {
-			return err
-		}
-		b.labels, b.labelsCap = p, n
+// labelSlots is the ring of page-locked label buffers: a slot is rewritten only
+// after the copy that read it last has run, which with four slots has long
+// happened unless the host is four steps ahead of the GPU.
+const labelSlots = 4
+
+// xentScratch is the loss kernels' device memory and the page-locked labels.
+type xentScratch struct {
+	cap                    int    // rows the device buffers hold
+	labels, losses, higher devPtr // int32, float64, int32 [cap]
+	slots                  [labelSlots]labelSlot
+	next                   int
+	// pinnedOff is why labels go up synchronously (page-locked memory or an event
+	// could not be had); nil while the asynchronous path is on.
+	pinnedOff error
+}
+
+type labelSlot struct {
+	host   unsafe.Pointer // page-locked int32 [cap]
+	cap    int
+	copied C.cudaEvent_t // recorded after the copy that read host
+}
+
+// grow makes the device buffers hold n rows.
+func (x *xentScratch) grow(b *Backend, n int) error {
+	if n <= x.cap {
+		return nil
 	}
-	if n > b.lossesCap {
-		if err := b.mfree(b.losses, 8*int64(b.lossesCap)); err != nil {
-			return err
-		}
-		b.losses, b.lossesCap = 0, 0
-		p, err := b.malloc(8 * int64(n))
-		if err != nil {
-			return err
-		}
-		b.losses, b.lossesCap = p, n
+	x.free(b)
+	var err error
+	if x.labels, err = b.malloc(4 * int64(n)); err != nil {
+		return err
 	}
+	if x.losses, err = b.malloc(8 * int64(n)); err != nil {
+		return err
+	}
+	if x.higher, err = b.malloc(4 * int64(n)); err != nil {
+		return err
+	}
+	x.cap = n
 	return nil
+}
+
+// uploadLabels queues the copy of labels into x.labels on the compute stream.
+func (x *xentScratch) uploadLabels(b *Backend, labels []int32) error {
+	bytes := 4 * int64(len(labels))
+	if x.pinnedOff == nil {
+		s := &x.slots[x.next]
+		err := s.ready(len(labels))
+		if err == nil {
+			copy(unsafe.Slice((*int32)(s.host), len(labels)), labels)
+			if err := cudaMemcpyHtoDAsync(x.labels, s.host, bytes, b.stream); err != nil {
+				return err
+			}
+			x.next = (x.next + 1) % labelSlots
+			return cudaEventRecord(s.copied, b.stream)
+		}
+		if !errors.Is(err, errAllocFailed) {
+			return err
+		}
+		x.pinnedOff = err
+	}
+	return cudaMemcpyHtoDSync(x.labels, unsafe.Pointer(&labels[0]), bytes, b.stream)
+}
+
+// ready waits until the slot's last copy has run and makes it hold n labels.
+func (s *labelSlot) ready(n int) error {
+	if s.copied == nil {
+		e, err := cudaEventCreateDisableTiming()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errAllocFailed, err)
+		}
+		s.copied = e
+	} else if err := cudaEventSynchronize(s.copied); err != nil {
+		return err
+	}
+	if n <= s.cap {
+		return nil
+	}
+	if s.host != nil {
+		if err := cudaFreeHost(s.host); err != nil {
+			return err
+		}
+		s.host, s.cap = nil, 0
+	}
+	p, err := cudaMallocHost(4 * int64(n))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errAllocFailed, err)
+	}
+	s.host, s.cap = p, n
+	return nil
+}
+
+// free releases the device buffers (not the page-locked slots).
+func (x *xentScratch) free(b *Backend) []error {
+	var errs []error
+	for _, p := range []struct {
+		p     *devPtr
+		bytes int64
+	}{{&x.labels, 4}, {&x.losses, 8}, {&x.higher, 4}} {
+		if err := b.mfree(*p.p, p.bytes*int64(x.cap)); err != nil {
+			errs = append(errs, err)
+		}
+		*p.p = 0
+	}
+	x.cap = 0
+	return errs
+}
+
+// release frees everything, at Close (after the stream has drained).
+func (x *xentScratch) release(b *Backend) []error {
+	errs := x.free(b)
+	for i := range x.slots {
+		s := &x.slots[i]
+		if s.host != nil {
+			if err := cudaFreeHost(s.host); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if s.copied != nil {
+			if err := cudaEventDestroy(s.copied); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		*s = labelSlot{}
+	}
+	return errs
 }

@@ -37,6 +37,13 @@ type Network struct {
 	dlogits backend.Buffer
 	owned   []backend.Buffer
 	n       int // rows of the current batch that are real
+	// sums holds Loss's running [loss sum, top-1 hits, top-5 hits] over scored rows,
+	// on the backend until TakeScores reads them.
+	sums   backend.Buffer
+	scored int
+	// lossScale multiplies the loss's gradient (fp16 training); Step divides it out.
+	lossScale float64
+	sgd       []backend.SGDParam
 }
 
 // New plans the model and builds it on b for batches of up to batch images. The
@@ -49,7 +56,7 @@ func New(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("batch size must be positive (got %d)", batch)
 	}
-	m := &Network{Cfg: cfg, Info: infos, B: b, Batch: batch}
+	m := &Network{Cfg: cfg, Info: infos, B: b, Batch: batch, lossScale: 1}
 	if err := m.build(); err != nil {
 		m.Close()
 		return nil, err
@@ -93,6 +100,9 @@ func (m *Network) build() error {
 		}
 	}
 	m.dlogits = grads[0]
+	if m.sums, err = m.alloc(3); err != nil {
+		return err
+	}
 	for i := range m.Info {
 		if i+1 < len(m.Info) {
 			ios[i].dy = grads[ids[i+1]]
@@ -369,22 +379,34 @@ func (m *Network) Logits() ([]float32, error) {
 	return all[:m.n*m.Cfg.Classes], nil
 }
 
-// Loss computes the mean softmax cross-entropy of the real rows and leaves its
-// gradient in place for Backward (zero for padded rows).
-func (m *Network) Loss(labels []int32) (float64, error) {
+// Loss computes the softmax cross-entropy of the real rows, leaves the gradient
+// of its mean in place for Backward (zero for padded rows), and adds the rows'
+// loss and top-1/top-5 hits to the running scores. Nothing is read back.
+func (m *Network) Loss(labels []int32) error {
 	if len(labels) != m.n {
-		return 0, fmt.Errorf("%d labels for a batch of %d", len(labels), m.n)
+		return fmt.Errorf("%d labels for a batch of %d", len(labels), m.n)
 	}
 	if m.n < m.Batch {
 		if err := m.B.Zero(m.dlogits); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	loss, err := m.B.SoftmaxCrossEntropy(m.logits, labels, m.n, m.Cfg.Classes, m.dlogits)
-	if err != nil {
-		return 0, fmt.Errorf("loss: %w", err)
+	if err := m.B.SoftmaxCrossEntropy(m.logits, labels, m.n, m.Cfg.Classes, m.dlogits, m.sums); err != nil {
+		return fmt.Errorf("loss: %w", err)
 	}
-	return loss, nil
+	m.scored += m.n
+	if m.lossScale != 1 {
+		if err := m.B.Scale(m.dlogits, float32(m.lossScale)); err != nil {
+			return fmt.Errorf("loss scale: %w", err)
+		}
+	}
+	return nil
+}
+
+// TakeScores reads the scores Loss accumulated since the last call (one round trip
+// to the device) and starts afresh.
+func (m *Network) TakeScores() (Scores, error) {
+	return TakeScores(m.B, m.sums, &m.scored)
 }
 
 // Backward runs every layer backwards from the loss's gradient; parameter gradients
@@ -416,13 +438,30 @@ func (m *Network) ZeroGrad() error {
 	return nil
 }
 
+// SetLossScale makes Loss multiply the loss's gradient by s, and Step divide the
+// gradients by it: fp16 training keeps small gradients above fp16's underflow so.
+func (m *Network) SetLossScale(s float64) { m.lossScale = s }
+
+// GradsFinite reports whether every parameter gradient is finite (no fp16 overflow).
+func (m *Network) GradsFinite() (bool, error) {
+	gs := make([]backend.Buffer, len(m.Params))
+	for i, p := range m.Params {
+		gs[i] = p.G
+	}
+	return m.B.AllFinite(gs)
+}
+
 // Step applies SGD in the paper's form to every parameter, with its layer's
-// lr_mult and decay_mult.
+// lr_mult and decay_mult, in one backend call.
 func (m *Network) Step(lr, momentum, decay float64) error {
-	for _, p := range m.Params {
-		if err := m.B.SGD(p.W, p.G, p.V, float32(lr)*p.LRMult, float32(momentum), float32(decay)*p.DecayMult); err != nil {
-			return fmt.Errorf("sgd %s: %w", p.Name, err)
-		}
+	if len(m.sgd) != len(m.Params) {
+		m.sgd = make([]backend.SGDParam, len(m.Params))
+	}
+	for i, p := range m.Params {
+		m.sgd[i] = backend.SGDParam{W: p.W, G: p.G, V: p.V, LR: float32(lr) * p.LRMult, Decay: float32(decay) * p.DecayMult}
+	}
+	if err := m.B.SGD(m.sgd, float32(momentum), float32(1/m.lossScale)); err != nil {
+		return fmt.Errorf("sgd: %w", err)
 	}
 	return nil
 }
@@ -507,10 +546,13 @@ type Net interface {
 	SetInput(x []float32, n int) error
 	Forward(train bool, seed func(layer int) uint64) error
 	Logits() ([]float32, error)
-	Loss(labels []int32) (float64, error)
+	Loss(labels []int32) error
+	TakeScores() (Scores, error)
 	ZeroGrad() error
 	Backward() error
 	Step(lr, momentum, decay float64) error
+	SetLossScale(s float64)
+	GradsFinite() (bool, error)
 	Init(seed uint64) error
 	Weights() ([]safetensors.Tensor, error)
 	Momentum() ([]safetensors.Tensor, error)
@@ -526,3 +568,29 @@ func (m *Network) Classes() int { return m.Cfg.Classes }
 
 // BatchSize is the largest batch the network was built for.
 func (m *Network) BatchSize() int { return m.Batch }
+
+// Scores are what Loss accumulated over Images rows: the summed loss and the top-1
+// and top-5 hits.
+type Scores struct {
+	Images     int
+	LossSum    float64
+	Top1, Top5 int
+}
+
+// MeanLoss is the mean loss per row (0 with no rows).
+func (s Scores) MeanLoss() float64 { return s.LossSum / float64(max(1, s.Images)) }
+
+// TakeScores downloads and clears a [3] sums buffer of SoftmaxCrossEntropy on b;
+// scored counts its rows and is reset too.
+func TakeScores(b backend.Backend, sums backend.Buffer, scored *int) (Scores, error) {
+	var v [3]float32
+	if err := b.Download(v[:], sums); err != nil {
+		return Scores{}, fmt.Errorf("scores: %w", err)
+	}
+	if err := b.Zero(sums); err != nil {
+		return Scores{}, fmt.Errorf("scores: %w", err)
+	}
+	s := Scores{Images: *scored, LossSum: float64(v[0]), Top1: int(v[1]), Top5: int(v[2])}
+	*scored = 0
+	return s, nil
+}

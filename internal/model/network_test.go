@@ -106,10 +106,14 @@ func TestTinyNetAgainstPyTorch(t *testing.T) {
 				if err := net.Forward(true, seed); err != nil {
 					t.Fatal(err)
 				}
-				loss, err := net.Loss(labels)
-				if err != nil {
+				if err := net.Loss(labels); err != nil {
 					t.Fatal(err)
 				}
+				sc, err := net.TakeScores()
+				if err != nil || sc.Images != len(labels) {
+					t.Fatalf("scores %+v, %v", sc, err)
+				}
+				loss := sc.MeanLoss()
 				check("loss step "+string(rune('0'+step)), []float32{float32(loss)}, []float32{losses[step]})
 				if err := net.ZeroGrad(); err != nil {
 					t.Fatal(err)

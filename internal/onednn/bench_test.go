@@ -245,7 +245,7 @@ func BenchmarkNetLayouts(b *testing.B) {
 		if err := net.Forward(true, seed); err != nil {
 			return err
 		}
-		if _, err := net.Loss(labels); err != nil {
+		if err := net.Loss(labels); err != nil {
 			return err
 		}
 		if err := net.ZeroGrad(); err != nil {

@@ -217,7 +217,7 @@ func TestLayoutDropoutAndLoss(t *testing.T) {
 			l, dl = logits.cpu, dlogits.cpu
 		}
 		var err error
-		if losses[i], err = be.SoftmaxCrossEntropy(l, labels, 2, s.PerImage(), dl); err != nil {
+		if losses[i], err = backend.CrossEntropy(be, l, labels, 2, s.PerImage(), dl); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -233,7 +233,7 @@ func TestLayoutSGD(t *testing.T) {
 	s := backend.Shape{N: 1, C: 16, H: 4, W: 4}
 	sgd := func(w, g, v twin) {
 		m.both("sgd", func(be backend.Backend, at func(twin) backend.Buffer) error {
-			return be.SGD(at(w), at(g), at(v), 0.1, 0.9, 0.01)
+			return be.SGD([]backend.SGDParam{{W: at(w), G: at(g), V: at(v), LR: 0.1, Decay: 0.01}}, 0.9, 1)
 		})
 		m.check("w", w, tol)
 		m.check("v", v, tol)

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"alexnet/internal/backend"
+	"alexnet/internal/lowp"
 )
 
 // The elementwise ops oneDNN has no primitive for (dropout with the interface's
@@ -95,16 +96,16 @@ func (b *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
 //
 // Row maxima are subtracted before exp, sums are float64. dlogits may be nil when
 // only the loss is wanted (evaluation), as with ref.
-func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits backend.Buffer) (float64, error) {
+func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits, sums backend.Buffer) error {
 	if n <= 0 || c <= 0 {
-		return 0, fmt.Errorf("cpu softmax cross-entropy: sizes must be positive (got n=%d, c=%d)", n, c)
+		return fmt.Errorf("cpu softmax cross-entropy: sizes must be positive (got n=%d, c=%d)", n, c)
 	}
 	if len(labels) != n {
-		return 0, fmt.Errorf("cpu softmax cross-entropy: %d labels for %d rows", len(labels), n)
+		return fmt.Errorf("cpu softmax cross-entropy: %d labels for %d rows", len(labels), n)
 	}
 	for i, l := range labels {
 		if l < 0 || int(l) >= c {
-			return 0, fmt.Errorf("cpu softmax cross-entropy: label %d of row %d is outside 0..%d", l, i, c-1)
+			return fmt.Errorf("cpu softmax cross-entropy: label %d of row %d is outside 0..%d", l, i, c-1)
 		}
 	}
 	a := args{b: b, op: "cpu softmax cross-entropy"}
@@ -113,12 +114,13 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	if dlogits != nil {
 		db = a.atLeast(dlogits, n*c, "dlogits")
 	}
+	sb := a.get(sums, 3, "sums")
 	if a.err != nil {
-		return 0, a.err
+		return a.err
 	}
 	ls, release, err := b.plainF32(lb)
 	if err != nil {
-		return 0, fmt.Errorf("cpu softmax cross-entropy: logits: %w", err)
+		return fmt.Errorf("cpu softmax cross-entropy: logits: %w", err)
 	}
 	defer release()
 	var ds []float32
@@ -126,7 +128,7 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 		// Rows past n are not written: make the whole buffer plain so they keep
 		// their values.
 		if err := b.makePlain(db); err != nil {
-			return 0, fmt.Errorf("cpu softmax cross-entropy: dlogits: %w", err)
+			return fmt.Errorf("cpu softmax cross-entropy: dlogits: %w", err)
 		}
 		ds = db.f32()
 	}
@@ -154,18 +156,37 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	if db != nil {
 		db.wrote()
 	}
-	return total / float64(n), nil
+	if err := b.makePlain(sb); err != nil {
+		return fmt.Errorf("cpu softmax cross-entropy: sums: %w", err)
+	}
+	top1, top5 := backend.Hits(ls[:n*c], labels, c)
+	ss := sb.f32()
+	ss[0] += float32(total)
+	ss[1] += float32(top1)
+	ss[2] += float32(top5)
+	sb.wrote()
+	return nil
 }
 
-// SGD in the paper's form, one parameter tensor w [n] with gradient g and momentum v:
+// SGD in the paper's form, over each tensor w [n] of ps with gradient g and
+// momentum v:
 //
-//	v <- momentum*v - decay*lr*w - lr*g;  w <- w + v
-func (b *Backend) SGD(w, g, v backend.Buffer, lr, momentum, decay float32) error {
+//	v <- momentum*v - decay*lr*w - lr*(gscale*g);  w <- w + v
+func (b *Backend) SGD(ps []backend.SGDParam, momentum, gscale float32) error {
+	for i, p := range ps {
+		if err := b.sgd(p, momentum, gscale); err != nil {
+			return fmt.Errorf("%w (tensor %d)", err, i)
+		}
+	}
+	return nil
+}
+
+func (b *Backend) sgd(p backend.SGDParam, momentum, gscale float32) error {
 	a := args{b: b, op: "cpu sgd"}
-	wb := a.get(w, -1, "w")
+	wb := a.get(p.W, -1, "w")
 	var gb, vb *buffer
 	if wb != nil {
-		gb, vb = a.get(g, wb.n, "g"), a.get(v, wb.n, "v")
+		gb, vb = a.get(p.G, wb.n, "g"), a.get(p.V, wb.n, "v")
 	}
 	if a.err != nil {
 		return a.err
@@ -186,16 +207,72 @@ func (b *Backend) SGD(w, g, v backend.Buffer, lr, momentum, decay float32) error
 		}
 		defer release()
 	}
-	dl := decay * lr
+	lr := p.LR
+	dl := p.Decay * lr
 	b.parallel(len(ws), grain, func(lo, hi int) {
 		ws, gs, vs := ws[lo:hi], gs[lo:hi], vs[lo:hi]
 		for i := range ws {
-			nv := momentum*vs[i] - dl*ws[i] - lr*gs[i]
+			nv := momentum*vs[i] - dl*ws[i] - lr*(gscale*gs[i])
 			vs[i] = nv
 			ws[i] += nv
 		}
 	})
 	wb.wrote()
 	vb.wrote()
+	return nil
+}
+
+// Scale: x <- s*x, in whatever layout x is.
+func (b *Backend) Scale(x backend.Buffer, s float32) error {
+	a := args{b: b, op: "cpu scale"}
+	xb := a.get(x, -1, "buffer")
+	if a.err != nil {
+		return a.err
+	}
+	xs := xb.f32()
+	b.parallel(len(xs), grain, func(lo, hi int) {
+		for i := range xs[lo:hi] {
+			xs[lo+i] *= s
+		}
+	})
+	xb.wrote()
+	return nil
+}
+
+// AllFinite reports whether no value of bs is infinite or NaN (padding of blocked
+// layouts is zero, so reading the whole buffer is right in any layout).
+func (b *Backend) AllFinite(bs []backend.Buffer) (bool, error) {
+	for i, x := range bs {
+		a := args{b: b, op: fmt.Sprintf("cpu all-finite (buffer %d)", i)}
+		xb := a.get(x, -1, "buffer")
+		if a.err != nil {
+			return false, a.err
+		}
+		for _, v := range xb.f32() {
+			if v-v != 0 { // NaN or an infinity
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// Round: dst <- f.Round(src) elementwise, keeping src's layout (for backend.Emulate).
+func (b *Backend) Round(dst, src backend.Buffer, f lowp.Format) error {
+	a := args{b: b, op: "cpu round"}
+	sb := a.get(src, -1, "src")
+	var db *buffer
+	if sb != nil {
+		db = a.get(dst, sb.n, "dst")
+	}
+	if a.err != nil {
+		return a.err
+	}
+	ss, ds := sb.f32(), db.f32()
+	b.parallel(len(ss), grain, func(lo, hi int) {
+		f.RoundSlice(ds[lo:hi], ss[lo:hi])
+	})
+	db.lay = sb.lay
+	db.wrote()
 	return nil
 }

@@ -16,6 +16,22 @@ func TestConformanceOneThread(t *testing.T) {
 	backendtest.Run(t, func() (backend.Backend, error) { return backend.Open("cpu", backend.Options{Threads: 1}) })
 }
 
+// bf16 and fp16, emulated (backend.Emulate) on oneDNN and on the reference alike:
+// both round the same inputs, so they differ only where a different summation
+// order puts an output on the other side of a rounding boundary
+// (backendtest.GEMMTolerance).
+func TestConformanceBF16(t *testing.T) {
+	backendtest.RunWith(t, func() (backend.Backend, error) {
+		return backend.Open("cpu", backend.Options{Precision: backend.BF16})
+	}, backendtest.Options{Precision: backend.BF16})
+}
+
+func TestConformanceFP16(t *testing.T) {
+	backendtest.RunWith(t, func() (backend.Backend, error) {
+		return backend.Open("cpu", backend.Options{Precision: backend.FP16})
+	}, backendtest.Options{Precision: backend.FP16})
+}
+
 // After Close, ops and buffers report errors instead of touching freed memory.
 func TestUseAfterClose(t *testing.T) {
 	b, err := Open(backend.Options{})

@@ -129,16 +129,8 @@ func (c *copySet) run() error {
 	return nil
 }
 
-// add computes dst += src on b. The backend interface has no addition, but its SGD
-// step with lr -1, momentum 0 and decay 0 is one, exactly:
-//
-//	v <- 0*v - 0*w - (-1)*g = g;  w <- w + v = w + g
-//
-// scratch (v) is zeroed first so that a non-finite value left there cannot leak
-// into the sum through 0*v.
+// add computes dst += src on b (backend.Add: the interface has no addition, SGD
+// with lr -1 is one).
 func add(b backend.Backend, dst, src, scratch backend.Buffer) error {
-	if err := b.Zero(scratch); err != nil {
-		return err
-	}
-	return b.SGD(dst, src, scratch, -1, 0, 0)
+	return backend.Add(b, dst, src, scratch)
 }

@@ -106,14 +106,39 @@ func (m *Towers) ZeroGrad() error {
 // its layer's lr_mult and decay_mult. Each tower updates its own rows: the rows
 // are independent in SGD, so this is the single network's update.
 func (m *Towers) Step(lr, momentum, decay float64) error {
+	gscale := float32(1)
+	if m.lossScale != 0 {
+		gscale = float32(1 / m.lossScale)
+	}
 	return m.both(func(tw *tower) error {
-		for _, p := range tw.params {
-			if err := tw.b.SGD(p.W, p.G, p.V, float32(lr)*p.lrMult, float32(momentum), float32(decay)*p.decayMult); err != nil {
-				return fmt.Errorf("sgd %s on tower %d: %w", p.name, tw.t, err)
-			}
+		ps := make([]backend.SGDParam, len(tw.params))
+		for i, p := range tw.params {
+			ps[i] = backend.SGDParam{W: p.W, G: p.G, V: p.V, LR: float32(lr) * p.lrMult, Decay: float32(decay) * p.decayMult}
+		}
+		if err := tw.b.SGD(ps, float32(momentum), gscale); err != nil {
+			return fmt.Errorf("sgd on tower %d: %w", tw.t, err)
 		}
 		return tw.b.Sync()
 	})
+}
+
+// SetLossScale makes Loss multiply the loss's gradient by s and Step divide the
+// gradients by it (fp16 training).
+func (m *Towers) SetLossScale(s float64) { m.lossScale = s }
+
+// GradsFinite reports whether every gradient on both towers is finite.
+func (m *Towers) GradsFinite() (bool, error) {
+	var ok [2]bool
+	err := m.both(func(tw *tower) error {
+		gs := make([]backend.Buffer, len(tw.params))
+		for i, p := range tw.params {
+			gs[i] = p.G
+		}
+		var err error
+		ok[tw.t], err = tw.b.AllFinite(gs)
+		return err
+	})
+	return ok[0] && ok[1], err
 }
 
 // Weights downloads the parameters as the single network's named tensors, whole

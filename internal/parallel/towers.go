@@ -62,6 +62,11 @@ type Towers struct {
 	train bool
 	seeds []uint64
 	moved atomic.Int64
+	// lossScale multiplies the loss's gradient (fp16 training); Step divides it out.
+	lossScale float64
+	// sums holds Loss's running scores on the first tower (allocated on first use).
+	sums   backend.Buffer
+	scored int
 }
 
 // tower is one device's half of the network.
@@ -568,24 +573,44 @@ func (m *Towers) Logits() ([]float32, error) {
 	return all[:m.n*m.Cfg.Classes], nil
 }
 
-// Loss computes the mean softmax cross-entropy of the real rows on the first
-// tower and leaves its gradient there for Backward.
-func (m *Towers) Loss(labels []int32) (float64, error) {
+// Loss computes the softmax cross-entropy of the real rows on the first tower,
+// leaves its gradient there for Backward, and adds to the running scores there.
+func (m *Towers) Loss(labels []int32) error {
 	if len(labels) != m.n {
-		return 0, fmt.Errorf("%d labels for a batch of %d", len(labels), m.n)
+		return fmt.Errorf("%d labels for a batch of %d", len(labels), m.n)
 	}
 	lead := m.towers[0]
 	last := lead.layers[len(m.Plan)-1]
 	if m.n < m.Batch {
 		if err := lead.b.Zero(last.ownDy); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	loss, err := lead.b.SoftmaxCrossEntropy(last.own, labels, m.n, m.Cfg.Classes, last.ownDy)
-	if err != nil {
-		return 0, fmt.Errorf("loss: %w", err)
+	if m.sums == nil {
+		sums, err := lead.alloc(3, 1)
+		if err != nil {
+			return err
+		}
+		m.sums = sums
 	}
-	return loss, nil
+	if err := lead.b.SoftmaxCrossEntropy(last.own, labels, m.n, m.Cfg.Classes, last.ownDy, m.sums); err != nil {
+		return fmt.Errorf("loss: %w", err)
+	}
+	m.scored += m.n
+	if m.lossScale != 0 && m.lossScale != 1 {
+		if err := lead.b.Scale(last.ownDy, float32(m.lossScale)); err != nil {
+			return fmt.Errorf("loss scale: %w", err)
+		}
+	}
+	return nil
+}
+
+// TakeScores reads the scores Loss accumulated since the last call and starts afresh.
+func (m *Towers) TakeScores() (model.Scores, error) {
+	if m.sums == nil {
+		return model.Scores{}, nil
+	}
+	return model.TakeScores(m.towers[0].b, m.sums, &m.scored)
 }
 
 // Backward runs every layer backwards on both towers from the loss's gradient;

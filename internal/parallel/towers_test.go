@@ -158,12 +158,18 @@ func compare(t *testing.T, cfg *config.Config, name string, open func(string) (b
 		if err := errors.Join(net.Forward(true, seed), tw.Forward(true, seed)); err != nil {
 			t.Fatal(err)
 		}
-		want, err1 := net.Loss(labels)
-		got, err2 := tw.Loss(labels)
+		if err := errors.Join(net.Loss(labels), tw.Loss(labels)); err != nil {
+			t.Fatal(err)
+		}
+		want, err1 := net.TakeScores()
+		got, err2 := tw.TakeScores()
 		if err := errors.Join(err1, err2); err != nil {
 			t.Fatal(err)
 		}
-		c.check(fmt.Sprintf("loss step %d", step), []float32{float32(got)}, []float32{float32(want)})
+		if got.Top1 != want.Top1 || got.Top5 != want.Top5 || got.Images != want.Images {
+			t.Errorf("step %d: towers' scores %+v, one device's %+v", step, got, want)
+		}
+		c.check(fmt.Sprintf("loss step %d", step), []float32{float32(got.MeanLoss())}, []float32{float32(want.MeanLoss())})
 		if err := errors.Join(net.ZeroGrad(), tw.ZeroGrad(), net.Backward(), tw.Backward()); err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +304,7 @@ func TestCrossBytes(t *testing.T) {
 	if err := tw.Forward(true, func(int) uint64 { return 1 }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tw.Loss(make([]int32, batch)); err != nil {
+	if err := tw.Loss(make([]int32, batch)); err != nil {
 		t.Fatal(err)
 	}
 	if err := tw.Backward(); err != nil {

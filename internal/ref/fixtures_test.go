@@ -225,14 +225,14 @@ func fixtureCE(f fixture, b backend.Backend, name string) {
 	labels := labelsOf(t, f.data(name+".labels"))
 	logits := buf(t, b, ls.Data)
 	d := filled(t, b, n*c, float32(math.NaN()))
-	loss, err := b.SoftmaxCrossEntropy(logits, labels, n, c, d)
+	loss, err := backend.CrossEntropy(b, logits, labels, n, c, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	compare(t, "loss", []float64{loss}, []float64{float64(f.data(name + ".loss")[0])}, fixtureTol)
 	compare(t, "dlogits", get(t, b, d), f.data(name+".dlogits"), fixtureTol)
 	// Without dlogits (evaluation) the loss is the same.
-	loss2, err := b.SoftmaxCrossEntropy(logits, labels, n, c, nil)
+	loss2, err := backend.CrossEntropy(b, logits, labels, n, c, nil)
 	if err != nil || loss2 != loss {
 		t.Errorf("loss without gradient: %v, %v; with: %v", loss2, err, loss)
 	}

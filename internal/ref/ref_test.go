@@ -117,16 +117,17 @@ func TestBadArguments(t *testing.T) {
 	cases["dropout p negative"] = b.DropoutForward(x, x, a(100), -0.1, 0)
 	cases["dropout p NaN"] = b.DropoutForward(x, x, a(100), float32(math.NaN()), 0)
 	cases["dropout mask wrong"] = b.DropoutBackward(x, a(99), x)
-	cases["sgd v wrong"] = b.SGD(x, x, a(1), 0.1, 0.9, 0)
+	cases["sgd v wrong"] = b.SGD([]backend.SGDParam{{W: x, G: x, V: a(1), LR: 0.1}}, 0.9, 1)
 	cases["upload wrong"] = b.Upload(x, make([]float32, 3))
 	cases["download wrong"] = b.Download(make([]float32, 3), x)
 	cases["copy wrong"] = b.Copy(a(3), x)
 	cases["zero nil"] = b.Zero(nil)
-	_, cases["ce label high"] = b.SoftmaxCrossEntropy(a(6), []int32{0, 3}, 2, 3, a(6))
-	_, cases["ce label negative"] = b.SoftmaxCrossEntropy(a(6), []int32{-1, 0}, 2, 3, a(6))
-	_, cases["ce labels count"] = b.SoftmaxCrossEntropy(a(6), []int32{0}, 2, 3, a(6))
-	_, cases["ce logits wrong"] = b.SoftmaxCrossEntropy(a(5), []int32{0, 1}, 2, 3, a(6))
-	_, cases["ce zero classes"] = b.SoftmaxCrossEntropy(a(0), []int32{0, 1}, 2, 0, nil)
+	cases["ce label high"] = b.SoftmaxCrossEntropy(a(6), []int32{0, 3}, 2, 3, a(6), a(3))
+	cases["ce label negative"] = b.SoftmaxCrossEntropy(a(6), []int32{-1, 0}, 2, 3, a(6), a(3))
+	cases["ce labels count"] = b.SoftmaxCrossEntropy(a(6), []int32{0}, 2, 3, a(6), a(3))
+	cases["ce logits wrong"] = b.SoftmaxCrossEntropy(a(5), []int32{0, 1}, 2, 3, a(6), a(3))
+	cases["ce sums wrong"] = b.SoftmaxCrossEntropy(a(6), []int32{0, 1}, 2, 3, a(6), a(2))
+	cases["ce zero classes"] = b.SoftmaxCrossEntropy(a(0), []int32{0, 1}, 2, 0, nil, a(3))
 	_, cases["conv groups"] = b.NewConv(backend.ConvParams{In: in, OutC: 3, KH: 3, KW: 3, StrideH: 1, StrideW: 1, Groups: 2})
 	_, cases["conv kernel too big"] = b.NewConv(backend.ConvParams{In: in, OutC: 2, KH: 7, KW: 3, StrideH: 1, StrideW: 1, Groups: 1})
 	_, cases["pool kind"] = b.NewPool(backend.PoolParams{In: in, Kind: 7, KH: 2, KW: 2, StrideH: 2, StrideW: 2})
@@ -180,7 +181,7 @@ func TestSGDPaperForm(t *testing.T) {
 		ww[i] = float64(w0[i])
 	}
 	for step := 0; step < 3; step++ {
-		if err := b.SGD(w, gb, v, lr, mom, decay); err != nil {
+		if err := b.SGD([]backend.SGDParam{{W: w, G: gb, V: v, LR: lr, Decay: decay}}, mom, 1); err != nil {
 			t.Fatal(err)
 		}
 		for i := range ww {

@@ -16,16 +16,16 @@ import (
 // logsumexp subtracts the row maximum first, so large logits do not overflow.
 // dlogits may be nil when only the loss is wanted (evaluation).
 
-func (r *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits backend.Buffer) (float64, error) {
+func (r *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits, sums backend.Buffer) error {
 	if n <= 0 || c <= 0 {
-		return 0, fmt.Errorf("softmax cross-entropy: sizes must be positive (got n=%d, c=%d)", n, c)
+		return fmt.Errorf("softmax cross-entropy: sizes must be positive (got n=%d, c=%d)", n, c)
 	}
 	if len(labels) != n {
-		return 0, fmt.Errorf("softmax cross-entropy: %d labels for %d rows", len(labels), n)
+		return fmt.Errorf("softmax cross-entropy: %d labels for %d rows", len(labels), n)
 	}
 	for i, l := range labels {
 		if l < 0 || int(l) >= c {
-			return 0, fmt.Errorf("softmax cross-entropy: label %d of row %d is outside 0..%d", l, i, c-1)
+			return fmt.Errorf("softmax cross-entropy: label %d of row %d is outside 0..%d", l, i, c-1)
 		}
 	}
 	ck := checker{op: "softmax cross-entropy"}
@@ -34,11 +34,16 @@ func (r *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	if dlogits != nil {
 		ds = ck.atLeast(dlogits, n*c, "dlogits")
 	}
+	ss := ck.get(sums, 3, "sums")
 	if ck.err != nil {
-		return 0, ck.err
+		return ck.err
 	}
 	loss := softmaxCrossEntropy(ls, labels, n, c, ds)
-	return loss, nil
+	top1, top5 := backend.Hits(ls, labels, c)
+	ss[0] += float32(loss * float64(n))
+	ss[1] += float32(top1)
+	ss[2] += float32(top5)
+	return nil
 }
 
 // softmaxCrossEntropy returns the mean loss and, when d is not nil, fills it with the

@@ -224,7 +224,7 @@ func TestTinyNetFixture(t *testing.T) {
 		if err := net.forward(step); err != nil {
 			t.Fatal(err)
 		}
-		loss, err := b.SoftmaxCrossEntropy(logits, labels, n, c, dlogits)
+		loss, err := backend.CrossEntropy(b, logits, labels, n, c, dlogits)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,10 +247,10 @@ func TestTinyNetFixture(t *testing.T) {
 			if l.w == nil {
 				continue
 			}
-			if err := b.SGD(l.w, l.dw, l.vw, lr, momentum, decay); err != nil {
+			if err := b.SGD([]backend.SGDParam{{W: l.w, G: l.dw, V: l.vw, LR: lr, Decay: decay}}, momentum, 1); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.SGD(l.b, l.db, l.vb, 2*lr, momentum, 0); err != nil {
+			if err := b.SGD([]backend.SGDParam{{W: l.b, G: l.db, V: l.vb, LR: 2 * lr}}, momentum, 1); err != nil {
 				t.Fatal(err)
 			}
 		}

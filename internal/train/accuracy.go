@@ -1,6 +1,8 @@
 package train
 
 import (
+	"alexnet/internal/backend"
+	"alexnet/internal/model"
 	"math"
 	"sort"
 )
@@ -17,37 +19,25 @@ type Tally struct {
 // Add counts a batch of n rows of c logits with their labels and mean loss.
 func (t *Tally) Add(logits []float32, labels []int32, c int, meanLoss float64) {
 	n := len(labels)
-	for i := 0; i < n; i++ {
-		row := logits[i*c : (i+1)*c]
-		r := rank(row, int(labels[i]))
-		if r < 1 {
-			t.Top1++
-		}
-		if r < 5 {
-			t.Top5++
-		}
-	}
+	top1, top5 := backend.Hits(logits[:n*c], labels, c)
+	t.Top1 += top1
+	t.Top5 += top5
 	t.Images += n
 	t.LossSum += meanLoss * float64(n)
+}
+
+// AddScores counts what a network's Loss accumulated.
+func (t *Tally) AddScores(s model.Scores) {
+	t.Images += s.Images
+	t.LossSum += s.LossSum
+	t.Top1 += s.Top1
+	t.Top5 += s.Top5
 }
 
 // Loss, Top1 and Top5 are means over the images counted (fractions in [0, 1]).
 func (t *Tally) Loss() float64    { return t.LossSum / math.Max(1, float64(t.Images)) }
 func (t *Tally) Top1Acc() float64 { return float64(t.Top1) / math.Max(1, float64(t.Images)) }
 func (t *Tally) Top5Acc() float64 { return float64(t.Top5) / math.Max(1, float64(t.Images)) }
-
-// rank is the number of classes scoring strictly higher than label, so ties count
-// in the label's favour, as torch.topk's usual use does for distinct scores.
-func rank(row []float32, label int) int {
-	v := row[label]
-	r := 0
-	for j, x := range row {
-		if j != label && x > v {
-			r++
-		}
-	}
-	return r
-}
 
 // Prediction is one class and its probability.
 type Prediction struct {
@@ -99,13 +89,9 @@ func (t *Tally) AddProbs(probs []float64, label int32) {
 	for i, p := range probs {
 		row[i] = float32(p)
 	}
-	r := rank(row, int(label))
-	if r < 1 {
-		t.Top1++
-	}
-	if r < 5 {
-		t.Top5++
-	}
+	top1, top5 := backend.Hits(row, []int32{label}, len(row))
+	t.Top1 += top1
+	t.Top5 += top5
 	t.Images++
 	t.LossSum += -math.Log(math.Max(probs[label], 1e-45))
 }

@@ -12,7 +12,9 @@ import (
 // loss, top-1 and top-5.
 func Evaluate(ctx context.Context, net model.Net, l *dataset.Loader) (Tally, error) {
 	var t Tally
-	classes := net.Classes()
+	if _, err := net.TakeScores(); err != nil { // start from zero
+		return t, err
+	}
 	st, err := l.Run(ctx, 0, func(b *dataset.Batch) error {
 		if b.N == 0 {
 			return nil
@@ -23,18 +25,14 @@ func Evaluate(ctx context.Context, net model.Net, l *dataset.Loader) (Tally, err
 		if err := net.Forward(false, nil); err != nil {
 			return err
 		}
-		loss, err := net.Loss(b.Labels[:b.N])
-		if err != nil {
-			return err
-		}
-		logits, err := net.Logits()
-		if err != nil {
-			return err
-		}
-		t.Add(logits, b.Labels[:b.N], classes, loss)
-		return nil
+		return net.Loss(b.Labels[:b.N]) // scores stay on the device until the end
 	})
 	t.Skipped = len(st.Skipped)
+	if err != nil {
+		return t, err
+	}
+	s, err := net.TakeScores()
+	t.AddScores(s)
 	return t, err
 }
 

@@ -67,12 +67,17 @@ type NonFiniteError struct {
 }
 
 func (e *NonFiniteError) Error() string {
-	msg := fmt.Sprintf("loss became %v at step %d: the learning rate (%g) is probably too high for this network and batch; lower train.lr", e.Loss, e.Step, e.LR)
+	msg := fmt.Sprintf("loss became %v by step %d: the learning rate (%g) is probably too high for this network and batch; lower train.lr", e.Loss, e.Step, e.LR)
 	if e.Last != "" {
 		msg += "; the last good checkpoint is " + e.Last
 	}
 	return msg
 }
+
+// scoreEvery is how often, in steps, training reads its loss and accuracy back
+// from the device: often enough for the progress line and to stop soon after a
+// NaN, rarely enough that the device never waits for the host in between.
+const scoreEvery = 10
 
 const batchesDoneKey = "batches_done" // checkpoint Extra: batches of the unfinished epoch
 
@@ -130,6 +135,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	st := checkpoint.State{Config: string(cfgYAML), Classes: trainSrc.Classes(), Seed: uint64(c.Train.Seed),
 		Backend: o.Backend}
 	skipBatches := 0
+	scaler := newLossScaler(c.Train.Precision, c.Train.LossScale)
 	if o.Resume != nil {
 		if err := net.LoadWeights(o.Resume.Weights); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
@@ -146,6 +152,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		st.Epoch, st.Step, st.Best, st.BestEpoch = rs.Epoch, rs.Step, rs.Best, rs.BestEpoch
 		if v, ok := rs.Extra[batchesDoneKey]; ok {
 			skipBatches, _ = strconv.Atoi(v)
+		}
+		if scaler != nil {
+			if err := scaler.restore(rs.Extra); err != nil {
+				return nil, fmt.Errorf("resume: %w", err)
+			}
 		}
 	} else if err := net.Init(uint64(c.Train.Seed)); err != nil {
 		return nil, err
@@ -170,9 +181,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if s.Schedule, err = sched.State(); err != nil {
 			return err
 		}
-		s.Extra = nil
+		s.Extra = map[string]string{}
 		if batchesDone > 0 {
-			s.Extra = map[string]string{batchesDoneKey: strconv.Itoa(batchesDone)}
+			s.Extra[batchesDoneKey] = strconv.Itoa(batchesDone)
+		}
+		if scaler != nil {
+			scaler.save(s.Extra)
+		}
+		if len(s.Extra) == 0 {
+			s.Extra = nil
 		}
 		return checkpoint.Save(path, &checkpoint.Checkpoint{Weights: ws, Momentum: mom, State: s})
 	}
@@ -192,6 +209,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		var lr float64
 		stop := errors.New("stop")
 		var stepErr error
+		// takeScores adds the network's scores to the epoch's tally and stops
+		// training when the loss is no longer finite.
+		takeScores := func() error {
+			sc, err := net.TakeScores()
+			if err != nil {
+				return err
+			}
+			if l := sc.MeanLoss(); math.IsNaN(l) || math.IsInf(l, 0) {
+				stepErr = &NonFiniteError{Step: st.Step, Loss: l, LR: lr, Last: lastGood()}
+			}
+			tally.AddScores(sc)
+			return nil
+		}
 		stats, err := trainL.Run(context.Background(), epoch, func(b *dataset.Batch) error {
 			if done < skipBatches {
 				done++
@@ -216,37 +246,55 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if err := net.Forward(true, seed); err != nil {
 				return err
 			}
-			loss, err := net.Loss(b.Labels[:b.N])
-			if err != nil {
+			if scaler != nil {
+				net.SetLossScale(scaler.scale)
+			}
+			if err := net.Loss(b.Labels[:b.N]); err != nil {
 				return err
 			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				stepErr = &NonFiniteError{Step: step, Loss: loss, LR: lr, Last: lastGood()}
-				return stop
-			}
-			logits, err := net.Logits()
-			if err != nil {
-				return err
-			}
-			tally.Add(logits, b.Labels[:b.N], c.Model.Classes, loss)
 			if err := net.ZeroGrad(); err != nil {
 				return err
 			}
 			if err := net.Backward(); err != nil {
 				return err
 			}
-			if err := net.Step(lr, c.Train.Momentum, c.Train.WeightDecay); err != nil {
-				return err
+			apply := true
+			if scaler != nil {
+				finite, err := net.GradsFinite()
+				if err != nil {
+					return err
+				}
+				apply = scaler.update(step, finite)
+			}
+			if apply {
+				if err := net.Step(lr, c.Train.Momentum, c.Train.WeightDecay); err != nil {
+					return err
+				}
 			}
 			st.Step++
 			done++
 			if o.OnStep != nil {
 				o.OnStep(st.Step)
 			}
+			// The scores come back from the device every scoreEvery steps (one
+			// round trip), not every step: the loss is checked for NaN then.
+			if st.Step%scoreEvery == 0 || int64(done) >= stepsPerEpoch {
+				if err := takeScores(); err != nil {
+					return err
+				}
+				if stepErr != nil {
+					return stop
+				}
+			}
 			el := time.Since(epochStart).Seconds()
 			bar.Update(done, progress.Stats{Loss: tally.Loss(), Top1: tally.Top1Acc(), ImagesPerSec: float64(tally.Images) / math.Max(el, 1e-9)})
 			return nil
 		})
+		if stepErr == nil && (err == nil || errors.Is(err, stop)) {
+			if err := takeScores(); err != nil { // what came after the last read
+				return res, err
+			}
+		}
 		bar.Finish()
 		skipBatches = 0
 		if stepErr != nil {
@@ -257,6 +305,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		for _, s := range stats.Skipped {
 			fmt.Fprintf(o.Log, "warning: %s\n", s)
+		}
+		if scaler != nil {
+			if line := scaler.report(); line != "" {
+				fmt.Fprintln(o.Log, line)
+			}
 		}
 		if ctx.Err() != nil && int64(done) < stepsPerEpoch {
 			if err := save(res.LastPath, done); err != nil {

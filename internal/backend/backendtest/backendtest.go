@@ -35,8 +35,29 @@ type Options struct {
 	// summation order).
 	Tol float64
 	// GEMMTol applies to conv and linear, whose long sums are where reduced-precision
-	// math (TF32 on GPUs: 10-bit mantissa, so ~1e-3) shows; 0 means Tol.
+	// math (TF32 on GPUs: 10-bit mantissa, so ~1e-3) shows; 0 means the precision's
+	// default (see GEMMTolerance).
 	GEMMTol float64
+	// Precision the backend under test was opened with; the reference is opened with
+	// the same, so that both round at the same points (backend.Emulate).
+	Precision backend.Precision
+}
+
+// GEMMTolerance is the default tolerance of conv and linear, per precision:
+//
+//	fp32 1e-4   (DefaultTol: summation order only)
+//	tf32 1e-2   (10-bit mantissa inputs on GPU tensor cores, sums of thousands of terms)
+//	bf16 1/64   (2 steps of bf16: both sides round the same inputs, but a different
+//	fp16 1/512   summation order can land an output on the other side of a rounding
+//	             boundary, one step of the format away, and the chain test compounds it)
+func GEMMTolerance(p backend.Precision, tol float64) float64 {
+	switch p {
+	case backend.TF32:
+		return 1e-2
+	case backend.BF16, backend.FP16:
+		return 2 * float64(p.Format().Epsilon())
+	}
+	return tol
 }
 
 // DefaultTol suits fp32 backends: the sums of the conv and linear cases are at most a
@@ -56,7 +77,7 @@ func RunWith(t *testing.T, open func() (backend.Backend, error), o Options) {
 		o.Tol = DefaultTol
 	}
 	if o.GEMMTol == 0 {
-		o.GEMMTol = o.Tol
+		o.GEMMTol = GEMMTolerance(o.Precision, o.Tol)
 	}
 	dut, err := open()
 	if err != nil {
@@ -70,7 +91,7 @@ func RunWith(t *testing.T, open func() (backend.Backend, error), o Options) {
 			t.Errorf("close %s: %v", dut.Name(), err)
 		}
 	}()
-	ref, err := backend.Open("ref", backend.Options{})
+	ref, err := backend.Open("ref", backend.Options{Precision: o.Precision})
 	if err != nil {
 		t.Fatalf("open reference backend: %v", err)
 	}
@@ -87,6 +108,8 @@ func RunWith(t *testing.T, open func() (backend.Backend, error), o Options) {
 	t.Run("dropout", s.dropout)
 	t.Run("softmaxce", s.softmaxCE)
 	t.Run("sgd", s.sgd)
+	t.Run("scale", s.scale)
+	t.Run("allfinite", s.allFinite)
 	t.Run("chain", s.chain)
 }
 
@@ -641,41 +664,103 @@ func (s *suite) softmaxCE(t *testing.T) {
 				labels[j] = int32(rng.IntN(c.c))
 			}
 			d := s.upload(t, random(rng, c.rows*c.c, 9))
-			var losses [2]float64
-			for k, be := range []backend.Backend{s.ref, s.dut} {
-				at := []func(pair) backend.Buffer{func(p pair) backend.Buffer { return p.ref }, func(p pair) backend.Buffer { return p.dut }}[k]
-				loss, err := be.SoftmaxCrossEntropy(at(logits), labels, c.n, c.c, at(d))
-				if err != nil {
-					t.Fatalf("%s: %v", be.Name(), err)
-				}
-				losses[k] = loss
+			// sums start non-zero: the op adds to them. It runs twice (the second
+			// time without dlogits, as evaluation does), so each sum doubles.
+			sums := s.upload(t, []float32{1.5, 2, 3})
+			for pass := 0; pass < 2; pass++ {
+				s.both(t, "softmax cross-entropy", func(be backend.Backend, at func(pair) backend.Buffer) error {
+					var dl backend.Buffer
+					if pass == 0 {
+						dl = at(d)
+					}
+					return be.SoftmaxCrossEntropy(at(logits), labels, c.n, c.c, dl, at(sums))
+				})
 			}
-			diff := math.Abs(losses[1] - losses[0])
-			t.Logf("loss %g, want %g: |diff| %.3g", losses[1], losses[0], diff)
-			if !(diff <= s.o.Tol*math.Max(math.Abs(losses[0]), 1)) {
-				t.Errorf("loss %g, want %g", losses[1], losses[0])
+			s.check(t, "sums: loss, top-1, top-5", sums, s.o.Tol)
+			var got, want [3]float32
+			if err := s.dut.Download(got[:], sums.dut); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ref.Download(want[:], sums.ref); err != nil {
+				t.Fatal(err)
+			}
+			if got[1] != want[1] || got[2] != want[2] {
+				t.Errorf("hits top-1 %g top-5 %g, want %g %g", got[1], got[2], want[1], want[2])
 			}
 			s.check(t, "dlogits", d, s.o.Tol)
+			// The mean read back at once agrees.
+			loss, err := backend.CrossEntropy(s.dut, logits.dut, labels, c.n, c.c, nil)
+			if want := float64(want[0]-1.5) / 2 / float64(c.n); err != nil || !(math.Abs(loss-want) <= s.o.Tol*math.Max(math.Abs(want), 1)) {
+				t.Errorf("CrossEntropy = %g, %v; want %g", loss, err, want)
+			}
 			bad := append([]int32(nil), labels...)
 			bad[0] = int32(c.c)
-			if _, err := s.dut.SoftmaxCrossEntropy(logits.dut, bad, c.n, c.c, d.dut); err == nil {
+			if err := s.dut.SoftmaxCrossEntropy(logits.dut, bad, c.n, c.c, d.dut, sums.dut); err == nil {
 				t.Errorf("label %d with %d classes: no error", c.c, c.c)
 			}
 		})
 	}
 }
 
+// sgd updates three tensors of different lengths in one call, with a gradient
+// scale, twice.
 func (s *suite) sgd(t *testing.T) {
 	rng := rand.New(rand.NewPCG(90, 0))
-	const n = 3001
-	w := s.upload(t, random(rng, n, 1))
-	g := s.upload(t, random(rng, n, 1))
-	v := s.upload(t, random(rng, n, 0.1))
+	type tensor struct{ w, g, v pair }
+	var ts []tensor
+	for _, n := range []int{3001, 1, 70000} {
+		ts = append(ts, tensor{s.upload(t, random(rng, n, 1)), s.upload(t, random(rng, n, 1024)), s.upload(t, random(rng, n, 0.1))})
+	}
 	for step := 0; step < 2; step++ {
 		s.both(t, "sgd", func(be backend.Backend, at func(pair) backend.Buffer) error {
-			return be.SGD(at(w), at(g), at(v), 0.01, 0.9, 5e-4)
+			var ps []backend.SGDParam
+			for i, x := range ts {
+				ps = append(ps, backend.SGDParam{W: at(x.w), G: at(x.g), V: at(x.v), LR: 0.01 * float32(i+1), Decay: 5e-4 * float32(i)})
+			}
+			return be.SGD(ps, 0.9, 1.0/1024)
 		})
 	}
-	s.check(t, "w after 2 steps", w, s.o.Tol)
-	s.check(t, "v after 2 steps", v, s.o.Tol)
+	for i, x := range ts {
+		s.check(t, fmt.Sprintf("tensor %d: w after 2 steps", i), x.w, s.o.Tol)
+		s.check(t, fmt.Sprintf("tensor %d: v after 2 steps", i), x.v, s.o.Tol)
+	}
+}
+
+func (s *suite) scale(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 0))
+	x := s.upload(t, random(rng, 5003, 3))
+	s.both(t, "scale", func(be backend.Backend, at func(pair) backend.Buffer) error {
+		return be.Scale(at(x), 65536)
+	})
+	s.check(t, "x*65536", x, s.o.Tol)
+}
+
+// allFinite finds one infinity or NaN anywhere in a list of buffers.
+func (s *suite) allFinite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(92, 0))
+	for _, bad := range []float32{0, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())} {
+		vals := [][]float32{random(rng, 100, 1e30), random(rng, 40000, 1), random(rng, 1, 1)}
+		if bad != 0 {
+			vals[1][39999] = bad
+		}
+		var bufs []backend.Buffer
+		for _, v := range vals {
+			b, err := s.dut.Alloc(len(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.dut.Free(b)
+			if err := s.dut.Upload(b, v); err != nil {
+				t.Fatal(err)
+			}
+			bufs = append(bufs, b)
+		}
+		ok, err := s.dut.AllFinite(bufs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != (bad == 0) {
+			t.Errorf("AllFinite with %v in the last place of the middle buffer = %v", bad, ok)
+		}
+	}
 }

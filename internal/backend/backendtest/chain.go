@@ -95,7 +95,7 @@ func (s *suite) chain(t *testing.T) {
 			func() error { return n.avg.Forward(at(y2), at(q2)) },
 			func() error { return n.fc.Forward(at(q2), at(wf), at(bf), at(logits)) },
 			func() error {
-				loss, err := be.SoftmaxCrossEntropy(at(logits), labels, fp.N, fp.Out, at(dlogits))
+				loss, err := backend.CrossEntropy(be, at(logits), labels, fp.N, fp.Out, at(dlogits))
 				losses = append(losses, loss)
 				return err
 			},

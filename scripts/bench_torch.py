@@ -3,13 +3,23 @@
 in plain PyTorch (no torchvision), timed for training steps and inference on random
 data of the paper's 227x227 input, the same work the Go trainer does per step.
 
-    python3 scripts/bench_torch.py --device cuda --batch 128 [--tf32] [--steps 20]
+    python3 scripts/bench_torch.py --device cuda --batch 128 [--precision tf32] [--steps 20]
+    python3 scripts/bench_torch.py --device cuda --batch 256 --precision bf16 --channels-last
     python3 scripts/bench_torch.py --device cpu --batch 8 --threads 2
 
 Prints one JSON object: images per second for a training step (forward, backward,
 SGD with momentum and weight decay) and for inference (forward under no_grad), each
 as the median and the best step after the warm-up, and the peak memory
 (torch.cuda.max_memory_allocated on a GPU, the process's ru_maxrss on the CPU).
+
+--precision: fp32 (TF32 off), tf32 (TF32 allowed in convolutions and matmuls; --tf32
+is the same), bf16 or fp16: standard automatic mixed precision, torch.autocast around
+the forward pass and the loss in training and inference, the model's weights and the
+optimizer's state staying fp32 (master weights), and for fp16 a GradScaler in the
+training step. TF32 stays off under bf16/fp16, so whatever autocast keeps in fp32 runs
+in true fp32. On the CPU, autocast knows bf16 only (PyTorch 1.13 on): fp16 there
+exits with a message. --channels-last puts the model and the input in NHWC
+(torch.channels_last), what a tuned PyTorch user does for tensor cores.
 """
 
 import argparse
@@ -51,6 +61,41 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+def owt_alexnet(classes=1000):
+    """torchvision.models.alexnet's layers (One weird trick, Krizhevsky 2014: 61,100,840
+    parameters), for a PyTorch without torchvision; default initialisation."""
+    return nn.Sequential(
+        nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+        ),
+        nn.AdaptiveAvgPool2d((6, 6)),
+        nn.Flatten(1),
+        nn.Sequential(
+            nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, classes),
+        ),
+    )
+
+
+def grad_scaler(device_type):
+    """torch.amp.GradScaler where this PyTorch has it (2.3 on), else torch.cuda.amp's."""
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        try:
+            return amp.GradScaler(device_type)
+        except TypeError:
+            pass
+    return torch.cuda.amp.GradScaler()
+
+
 def timed(fn, steps, warmup, sync):
     """Runs fn warmup times untimed, then steps times; returns seconds per step."""
     for _ in range(warmup):
@@ -70,7 +115,11 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
-    ap.add_argument("--tf32", action="store_true", help="allow TF32 in convolutions and matmuls")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16", "fp16"], default=None,
+                    help="fp32 (default), tf32 (TF32 allowed), bf16 or fp16 (autocast, fp32 master weights)")
+    ap.add_argument("--tf32", action="store_true", help="the same as --precision tf32")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="model and input in torch.channels_last (NHWC)")
     ap.add_argument("--no-benchmark", action="store_true", help="do not let cuDNN time its algorithms")
     ap.add_argument("--steps", type=int, default=20, help="timed steps of each kind")
     ap.add_argument("--warmup", type=int, default=5)
@@ -81,6 +130,17 @@ def main():
     args = ap.parse_args()
     if args.batch <= 0 or args.steps <= 0 or args.warmup < 0:
         ap.error("--batch and --steps must be positive, --warmup non-negative")
+    if args.tf32:
+        if args.precision not in (None, "tf32"):
+            ap.error("--tf32 is --precision tf32; it does not go with --precision " + args.precision)
+        args.precision = "tf32"
+    args.precision = args.precision or "fp32"
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
+    if args.device == "cpu" and args.precision == "fp16":
+        sys.exit("bench_torch: --precision fp16 needs --device cuda: PyTorch's CPU autocast "
+                 "supports bf16 only")
+    if args.device == "cpu" and args.precision == "tf32":
+        sys.exit("bench_torch: --precision tf32 needs --device cuda (TF32 is a GPU tensor-core format)")
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -88,35 +148,57 @@ def main():
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             sys.exit("bench_torch: CUDA is not available to this PyTorch")
-        torch.backends.cuda.matmul.allow_tf32 = args.tf32
-        torch.backends.cudnn.allow_tf32 = args.tf32
+        tf32 = args.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
         torch.backends.cudnn.benchmark = not args.no_benchmark
         sync = torch.cuda.synchronize
     else:
         sync = lambda: None
 
     torch.manual_seed(0)
+    model_source = "bench_torch.AlexNet"
     if args.model == "owt":
-        import torchvision
-        model = torchvision.models.alexnet().to(dev)
+        try:
+            import torchvision
+            model = torchvision.models.alexnet()
+            model_source = "torchvision.models.alexnet"
+        except ImportError:
+            model = owt_alexnet()
+            model_source = "bench_torch.owt_alexnet (no torchvision)"
         args.size = args.size or 224
     else:
-        model = AlexNet().to(dev)
+        model = AlexNet()
         args.size = args.size or 227
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = model.to(dev, memory_format=memory_format)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.randn(args.batch, 3, args.size, args.size, device=dev)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=dev).contiguous(memory_format=memory_format)
     labels = torch.randint(0, 1000, (args.batch,), device=dev)
+
+    if amp_dtype is not None:
+        autocast = lambda: torch.autocast(device_type=dev.type, dtype=amp_dtype)
+    else:
+        import contextlib
+        autocast = contextlib.nullcontext
+    scaler = grad_scaler(dev.type) if args.precision == "fp16" else None
 
     def train_step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), labels)
-        loss.backward()
-        opt.step()
+        with autocast():
+            loss = loss_fn(model(x), labels)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
 
     def infer_step():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(x)
 
     if dev.type == "cuda":
@@ -132,9 +214,13 @@ def main():
         "device": args.device,
         "batch": args.batch,
         "model": args.model,
+        "model_source": model_source,
         "input": args.size,
         "params": params,
-        "tf32": args.tf32,
+        "precision": args.precision,
+        "tf32": args.precision == "tf32",
+        "channels_last": args.channels_last,
+        "grad_scaler": scaler is not None,
         "steps": args.steps,
         "warmup": args.warmup,
         "train_images_per_sec": args.batch / statistics.median(train),

@@ -10,7 +10,7 @@ COPY . .
 RUN CGO_ENABLED=1 go build -trimpath -o /alexnet .
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libdnnl2 dataset-fashion-mnist && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libdnnl2 libturbojpeg0 dataset-fashion-mnist && rm -rf /var/lib/apt/lists/*
 COPY --from=build /alexnet /usr/local/bin/alexnet
 ENTRYPOINT ["alexnet"]
 CMD ["train", "--out", "/runs/demo"]

@@ -20,6 +20,7 @@ deps:
 	@missing=""; \
 	[ -e /usr/include/oneapi/dnnl/dnnl.h ] || missing="$$missing libdnnl-dev"; \
 	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
+	ls /usr/lib/x86_64-linux-gnu/libturbojpeg.so.0* >/dev/null 2>&1 || missing="$$missing libturbojpeg0"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
@@ -41,6 +42,7 @@ fixtures:
 # binaries and Fashion-MNIST for the check's training run.
 device:
 	../shared/device/pack.sh
+	cd .device/debs && apt-get download libturbojpeg0   # loaded at run time, so pack.sh does not see it
 	$(GO) test -c -ldflags "-s -w" -o .device/cudnn.test ./internal/cudnn
 	$(GO) test -c -ldflags "-s -w" -o .device/model.test ./internal/model
 	$(GO) test -c -ldflags "-s -w" -o .device/parallel.test ./internal/parallel

@@ -63,6 +63,7 @@ type BenchResult struct {
 	LoaderImagesPerSec float64 `json:"loader_images_per_sec,omitempty"`
 	LoaderWorkers      int     `json:"loader_workers,omitempty"`
 	LoaderNote         string  `json:"loader_note,omitempty"`
+	JPEGDecoder        string  `json:"jpeg_decoder,omitempty"`
 	// CrossBytesPerStep: bytes copied between the two towers in a training step.
 	CrossBytesPerStep int64 `json:"cross_bytes_per_step,omitempty"`
 }
@@ -215,6 +216,9 @@ func Bench(o BenchOptions, out io.Writer) error {
 	r.TrainMedianIPS = float64(batch) / r.TrainStepMedianMS * 1000
 	r.InferMedianIPS = float64(batch) / r.InferMedianMS * 1000
 	r.LoaderImagesPerSec, r.LoaderNote = loaderThroughput(c, o.LoaderBatches)
+	if r.LoaderImagesPerSec > 0 {
+		r.JPEGDecoder = dataset.JPEGDecoder()
+	}
 	r.LoaderWorkers = c.Data.Workers
 	if net.Towers != nil {
 		r.CrossBytesPerStep = net.Towers.CrossBytesPerStep()
@@ -256,7 +260,7 @@ func (r BenchResult) writeText(out io.Writer) error {
 		fmt.Fprintf(out, "between towers: %s per training step\n", model.MiB(r.CrossBytesPerStep))
 	}
 	if r.LoaderImagesPerSec > 0 {
-		fmt.Fprintf(out, "data loader:    %.0f images/s alone with %d workers (%.0f per worker)\n", r.LoaderImagesPerSec, r.LoaderWorkers, r.LoaderImagesPerSec/float64(max(r.LoaderWorkers, 1)))
+		fmt.Fprintf(out, "data loader:    %.0f images/s alone with %d workers (%.0f per worker; JPEG decoder %s)\n", r.LoaderImagesPerSec, r.LoaderWorkers, r.LoaderImagesPerSec/float64(max(r.LoaderWorkers, 1)), r.JPEGDecoder)
 	} else if r.LoaderNote != "" {
 		fmt.Fprintf(out, "data loader:    not measured: %s\n", r.LoaderNote)
 	}

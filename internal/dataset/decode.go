@@ -9,6 +9,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
+
+	turbojpeg "alexnet/internal/jpeg"
 )
 
 // MaxPixels is the largest width*height DecodeFile accepts. The check runs on
@@ -18,6 +20,24 @@ var MaxPixels int64 = 100_000_000
 
 // ErrTooLarge is wrapped by errors for images over MaxPixels.
 var ErrTooLarge = errors.New("image too large")
+
+// useTurbo is whether JPEGs go to libjpeg-turbo (see JPEGDecoder); tests
+// switch it off to check image/jpeg's path.
+var useTurbo = turbojpeg.Available()
+
+// JPEGDecoder names the decoder JPEG files go to: "libjpeg-turbo" when
+// libturbojpeg.so.0 loads at run time (package libturbojpeg0; about three
+// times faster, and PIL's own decoder: accurate integer IDCT and smooth chroma
+// upsampling), else "image/jpeg" (Go's; it replicates chroma samples and its
+// IDCT rounds differently, so pixels may differ by a few levels). Either
+// alone is deterministic. ALEXNET_TURBOJPEG=0 forces image/jpeg. Files
+// libjpeg-turbo refuses or warns about (CMYK, truncated) always go to image/jpeg.
+func JPEGDecoder() string {
+	if useTurbo {
+		return "libjpeg-turbo"
+	}
+	return "image/jpeg"
+}
 
 // DecodeFile reads a JPEG or PNG file into an Image with the file's own
 // channel count (1 for gray, 3 otherwise; alpha is dropped as PIL's
@@ -51,6 +71,17 @@ func Decode(data []byte) (Image, error) {
 	var m image.Image
 	switch format {
 	case "jpeg":
+		if useTurbo {
+			if pix, info, err := turbojpeg.Decode(data, nil, nil); err == nil {
+				c := 3
+				if info.Gray {
+					c = 1
+				}
+				return Image{W: info.Width, H: info.Height, C: c, Pix: pix}, nil
+			}
+			// Files libjpeg-turbo refuses or warns about (CMYK, truncated,
+			// corrupt) go to image/jpeg, which decides them as it always did.
+		}
 		m, err = jpeg.Decode(bytes.NewReader(data))
 	case "png":
 		m, err = png.Decode(bytes.NewReader(data))

@@ -77,13 +77,12 @@ func makeCoeffs(in, out, from, count int) coeffs {
 }
 
 func clip8(v int32) uint8 {
-	if v >= 1<<precisionBits<<8 {
-		return 255
+	// v <= 0 gives 0, v >= 256<<precisionBits gives 255, with one branch.
+	u := v >> precisionBits
+	if uint32(u) > 255 {
+		return uint8(^(u >> 31))
 	}
-	if v <= 0 {
-		return 0
-	}
-	return uint8(v >> precisionBits)
+	return uint8(u)
 }
 
 // Resize scales m to w x h (a new image; m itself when the size is unchanged).
@@ -135,7 +134,7 @@ func resizeWindow(m Image, w, h, x0, y0, cw, ch int, sc *scratch) (Image, int, i
 		} else {
 			dst = grow(&sc.tmp, ww*rows*C)
 		}
-		hc := makeCoeffs(m.W, w, x0, ww)
+		hc, _ := fixedTaps(makeCoeffs(m.W, w, x0, ww), m.W)
 		for y := 0; y < rows; y++ {
 			in := m.Pix[(r0+y)*m.W*C : (r0+y+1)*m.W*C]
 			out := dst[y*ww*C : (y+1)*ww*C]
@@ -152,55 +151,154 @@ func resizeWindow(m Image, w, h, x0, y0, cw, ch int, sc *scratch) (Image, int, i
 	return resizeVertical(src, vc, 0, grow(&sc.buf, src.W*(y1-y0)*C)), ox, y0, nil
 }
 
+// fixedTaps rewrites c so that every output has the same number of taps
+// (the most any has), moving starts left near the right edge and filling with
+// zero weights, which add nothing to the exact integer sums. The horizontal
+// pass then runs without a loop over each output's taps. It returns the tap
+// count, or 0 when c has too many taps for the unrolled loops.
+func fixedTaps(c coeffs, in int) (coeffs, int) {
+	kn := 0
+	for _, n := range c.n {
+		kn = max(kn, n)
+	}
+	if kn < 2 || kn > 4 || kn > in {
+		return c, 0
+	}
+	f := coeffs{start: make([]int, len(c.n)), n: make([]int, len(c.n)), k: make([]int32, len(c.n)*kn), ksize: kn}
+	for j, n := range c.n {
+		s := min(c.start[j], in-kn) // taps [s, s+kn) cover [start, start+n)
+		d := c.start[j] - s
+		copy(f.k[j*kn+d:j*kn+d+n], c.k[j*c.ksize:j*c.ksize+n])
+		f.start[j], f.n[j] = s, kn
+	}
+	return f, kn
+}
+
+// resampleRow is the horizontal pass over one row. The sums are exact
+// integers, so their order does not matter.
 func resampleRow(out, in []uint8, c coeffs, C int) {
 	const half = 1 << (precisionBits - 1)
+	if C == 3 && c.ksize == 4 && len(c.k) == 4*len(out)/3 {
+		// The common shrink (by less than 1.5, after fixedTaps): unrolled.
+		for xx := 0; xx < len(out)/3; xx++ {
+			k := c.k[4*xx:][:4]
+			p := in[3*c.start[xx]:][:12]
+			k0, k1, k2, k3 := k[0], k[1], k[2], k[3]
+			s0 := half + int32(p[0])*k0 + int32(p[3])*k1 + int32(p[6])*k2 + int32(p[9])*k3
+			s1 := half + int32(p[1])*k0 + int32(p[4])*k1 + int32(p[7])*k2 + int32(p[10])*k3
+			s2 := half + int32(p[2])*k0 + int32(p[5])*k1 + int32(p[8])*k2 + int32(p[11])*k3
+			o := out[3*xx:][:3]
+			o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
+		}
+		return
+	}
+	if C == 3 && c.ksize == 3 && len(c.k) == 3*len(out)/3 {
+		// Enlargements (the triangle spans at most three inputs).
+		for xx := 0; xx < len(out)/3; xx++ {
+			k := c.k[3*xx:][:3]
+			p := in[3*c.start[xx]:][:9]
+			k0, k1, k2 := k[0], k[1], k[2]
+			s0 := half + int32(p[0])*k0 + int32(p[3])*k1 + int32(p[6])*k2
+			s1 := half + int32(p[1])*k0 + int32(p[4])*k1 + int32(p[7])*k2
+			s2 := half + int32(p[2])*k0 + int32(p[5])*k1 + int32(p[8])*k2
+			o := out[3*xx:][:3]
+			o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
+		}
+		return
+	}
 	switch C {
 	case 1:
 		for xx := range out {
-			k := c.k[xx*c.ksize : xx*c.ksize+c.n[xx]]
-			p := in[c.start[xx] : c.start[xx]+len(k)]
+			n := c.n[xx]
+			k := c.k[xx*c.ksize:][:n]
+			p := in[c.start[xx]:][:n]
 			ss := int32(half)
-			for x, kv := range k {
-				ss += int32(p[x]) * kv
+			for len(k) >= 2 && len(p) >= 2 {
+				ss += int32(p[0])*k[0] + int32(p[1])*k[1]
+				k, p = k[2:], p[2:]
+			}
+			if len(k) == 1 && len(p) >= 1 {
+				ss += int32(p[0]) * k[0]
 			}
 			out[xx] = clip8(ss)
 		}
 	case 3:
 		for xx := 0; xx < len(out)/3; xx++ {
-			k := c.k[xx*c.ksize : xx*c.ksize+c.n[xx]]
-			p := in[3*c.start[xx] : 3*(c.start[xx]+len(k))]
+			n := c.n[xx]
+			k := c.k[xx*c.ksize:][:n]
+			p := in[3*c.start[xx]:][:3*n]
 			s0, s1, s2 := int32(half), int32(half), int32(half)
-			for x, kv := range k {
-				s0 += int32(p[3*x]) * kv
-				s1 += int32(p[3*x+1]) * kv
-				s2 += int32(p[3*x+2]) * kv
+			for len(k) >= 2 && len(p) >= 6 {
+				k0, k1 := k[0], k[1]
+				s0 += int32(p[0])*k0 + int32(p[3])*k1
+				s1 += int32(p[1])*k0 + int32(p[4])*k1
+				s2 += int32(p[2])*k0 + int32(p[5])*k1
+				k, p = k[2:], p[6:]
 			}
-			out[3*xx], out[3*xx+1], out[3*xx+2] = clip8(s0), clip8(s1), clip8(s2)
+			if len(k) == 1 && len(p) >= 3 {
+				k0 := k[0]
+				s0 += int32(p[0]) * k0
+				s1 += int32(p[1]) * k0
+				s2 += int32(p[2]) * k0
+			}
+			o := out[3*xx:][:3]
+			o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
 		}
 	}
 }
 
-// resizeVertical resamples columns into len(c.n) rows; row r of m is input row r+y0.
+// resizeVertical resamples columns into len(c.n) rows; row r of m is input
+// row r+y0. Each output row is a weighted sum of a few input rows: up to four
+// taps (any shrink by less than 1.5, and every enlargement) take a loop of
+// their own, more go through an accumulator row.
 func resizeVertical(m Image, c coeffs, y0 int, dst []uint8) Image {
 	const half = 1 << (precisionBits - 1)
 	rowLen := m.W * m.C
 	h := len(c.n)
-	acc := make([]int32, rowLen)
+	row := func(r int) []uint8 { return m.Pix[(r-y0)*rowLen:][:rowLen] }
+	var acc []int32
 	for yy := 0; yy < h; yy++ {
-		for i := range acc {
-			acc[i] = half
-		}
-		k := c.k[yy*c.ksize : yy*c.ksize+c.n[yy]]
-		for y, kv := range k {
-			r := c.start[yy] - y0 + y
-			row := m.Pix[r*rowLen : (r+1)*rowLen]
-			for i, p := range row {
-				acc[i] += int32(p) * kv
+		k := c.k[yy*c.ksize:][:c.n[yy]]
+		s := c.start[yy]
+		out := dst[yy*rowLen:][:rowLen]
+		switch len(k) {
+		case 1:
+			r0, k0 := row(s), k[0]
+			for i := range out {
+				out[i] = clip8(half + int32(r0[i])*k0)
 			}
-		}
-		out := dst[yy*rowLen : (yy+1)*rowLen]
-		for i, v := range acc {
-			out[i] = clip8(v)
+		case 2:
+			r0, r1, k0, k1 := row(s), row(s+1), k[0], k[1]
+			for i := range out {
+				out[i] = clip8(half + int32(r0[i])*k0 + int32(r1[i])*k1)
+			}
+		case 3:
+			r0, r1, r2, k0, k1, k2 := row(s), row(s+1), row(s+2), k[0], k[1], k[2]
+			for i := range out {
+				out[i] = clip8(half + int32(r0[i])*k0 + int32(r1[i])*k1 + int32(r2[i])*k2)
+			}
+		case 4:
+			r0, r1, r2, r3 := row(s), row(s+1), row(s+2), row(s+3)
+			k0, k1, k2, k3 := k[0], k[1], k[2], k[3]
+			for i := range out {
+				out[i] = clip8(half + int32(r0[i])*k0 + int32(r1[i])*k1 + int32(r2[i])*k2 + int32(r3[i])*k3)
+			}
+		default:
+			if acc == nil {
+				acc = make([]int32, rowLen)
+			}
+			for i := range acc {
+				acc[i] = half
+			}
+			for y, kv := range k {
+				r := row(s + y)
+				for i := range acc {
+					acc[i] += int32(r[i]) * kv
+				}
+			}
+			for i, v := range acc {
+				out[i] = clip8(v)
+			}
 		}
 	}
 	return Image{W: m.W, H: h, C: m.C, Pix: dst}

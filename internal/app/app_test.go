@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -374,7 +375,7 @@ func TestReducedPrecisionTraining(t *testing.T) {
 		w := ck.Weights[0].Data
 		if p == "fp32" {
 			fp32 = w
-		} else if slicesEqual(w, fp32) {
+		} else if slices.Equal(w, fp32) {
 			t.Errorf("%s: conv1 weights equal fp32's: the precision did nothing", p)
 		}
 		out.Reset()
@@ -393,18 +394,6 @@ func TestReducedPrecisionTraining(t *testing.T) {
 			t.Errorf("%s top-1 %.2f%% vs fp32 %.2f%%", p, 100*top1[p], 100*top1["fp32"])
 		}
 	}
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A loss scale far too large overflows every fp16 step: each is skipped, and the

@@ -151,6 +151,17 @@ type job struct {
 // and listed in Batch.Skipped and Stats.Skipped; but when the first 100
 // samples (or all, if fewer) fail with none loaded, Run stops with an error.
 func (l *Loader) Run(ctx context.Context, epoch int, fn func(*Batch) error) (st Stats, err error) {
+	return l.RunFrom(ctx, epoch, 0, fn)
+}
+
+// RunFrom is Run starting at batch first of the epoch: the batches before it are
+// neither loaded nor delivered. A batch depends only on (Seed, epoch, its index),
+// so the batches delivered are exactly Run's from first on: resuming mid-epoch
+// costs nothing for the part already trained.
+func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) error) (st Stats, err error) {
+	if first < 0 || first > l.NumBatches() {
+		return Stats{}, fmt.Errorf("loader: start at batch %d of %d", first, l.NumBatches())
+	}
 	if !l.running.TryLock() {
 		return Stats{}, errors.New("loader: Run called while another Run is in progress")
 	}
@@ -188,7 +199,7 @@ func (l *Loader) Run(ctx context.Context, epoch int, fn func(*Batch) error) (st 
 		defer wg.Done()
 		defer close(jobs)
 		defer close(ordered)
-		for bi := 0; bi < nb; bi++ {
+		for bi := first; bi < nb; bi++ {
 			var b *Batch
 			select {
 			case b = <-free:
@@ -278,7 +289,7 @@ func (l *Loader) Run(ctx context.Context, epoch int, fn func(*Batch) error) (st 
 		}
 		free <- b
 	}
-	if seen < nb { // the dispatcher stops early only when ctx is done
+	if seen < nb-first { // the dispatcher stops early only when ctx is done
 		return st, ctx.Err()
 	}
 	return st, nil

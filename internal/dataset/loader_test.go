@@ -277,3 +277,46 @@ func TestLoaderAllFailing(t *testing.T) {
 		t.Errorf("%d batches delivered, %d skipped", n, len(st.Skipped))
 	}
 }
+
+// RunFrom(k) delivers exactly Run's batches k.. and loads nothing before them.
+func TestLoaderRunFrom(t *testing.T) {
+	src, _ := NewSynthetic(103, 3, 30, 28, 7, 11)
+	l, err := NewLoader(src, augmenting(), LoaderConfig{BatchSize: 16, Shuffle: true, Seed: 42, Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type batch struct {
+		x       []float32
+		indices []int
+	}
+	run := func(first int) ([]batch, Stats) {
+		var out []batch
+		st, err := l.RunFrom(context.Background(), 2, first, func(b *Batch) error {
+			out = append(out, batch{append([]float32(nil), b.X...), append([]int(nil), b.Indices...)})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, st
+	}
+	all, _ := run(0)
+	for _, first := range []int{1, 4, 6, 7} {
+		tail, st := run(first)
+		if len(tail) != len(all)-first || st.Batches != len(all)-first {
+			t.Fatalf("from %d: %d batches, want %d", first, len(tail), len(all)-first)
+		}
+		for i, b := range tail {
+			want := all[first+i]
+			if fmt.Sprint(b.indices) != fmt.Sprint(want.indices) {
+				t.Fatalf("from %d, batch %d: samples %v, want %v", first, i, b.indices, want.indices)
+			}
+			if d, at := maxAbsDiff(b.x, want.x); d != 0 {
+				t.Fatalf("from %d, batch %d: largest difference %g at %d", first, i, d, at)
+			}
+		}
+	}
+	if _, err := l.RunFrom(context.Background(), 0, 8, func(*Batch) error { return nil }); err == nil {
+		t.Error("RunFrom past the last batch: no error")
+	}
+}

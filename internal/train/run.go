@@ -222,11 +222,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			tally.AddScores(sc)
 			return nil
 		}
-		stats, err := trainL.Run(context.Background(), epoch, func(b *dataset.Batch) error {
-			if done < skipBatches {
-				done++
-				return nil
-			}
+		// A resumed epoch starts at the batch it was interrupted at: the loader
+		// neither decodes nor delivers the ones before.
+		done = skipBatches
+		stats, err := trainL.RunFrom(context.Background(), epoch, skipBatches, func(b *dataset.Batch) error {
 			if int64(done) >= stepsPerEpoch {
 				return stop
 			}

@@ -39,7 +39,7 @@ AX_RD unsigned short ax_to_fp16(float x) {
 	int e = exp - 127 + 15; /* biased fp16 exponent */
 	if (e >= 31) return (unsigned short)(sign | 0x7c00u);
 	if (e <= 0) { /* fp16 subnormal (or zero): units of 2^-24 */
-		if (e < -10) return sign; /* below a quarter of the smallest subnormal */
+		if (e < -10) return sign; /* |x| < 2^-25, half the smallest subnormal: rounds to zero */
 		man |= 0x800000u;
 		unsigned int shift = (unsigned int)(14 - e);
 		unsigned int h = man >> shift;

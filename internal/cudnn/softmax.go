@@ -96,18 +96,24 @@ func (x *xentScratch) grow(b *Backend, n int) error {
 	if n <= x.cap {
 		return nil
 	}
-	x.free(b)
-	var err error
-	if x.labels, err = b.malloc(4 * int64(n)); err != nil {
-		return err
+	if errs := x.free(b); len(errs) > 0 {
+		return errors.Join(errs...)
 	}
-	if x.losses, err = b.malloc(8 * int64(n)); err != nil {
-		return err
+	// All three or none: free counts x.cap rows of each, so a partial allocation
+	// left behind would be freed uncounted (and Memory would drift).
+	sizes := [3]int64{4, 8, 4} // bytes per row: labels, losses, higher
+	var ptrs [3]devPtr
+	for i, size := range sizes {
+		p, err := b.malloc(size * int64(n))
+		if err != nil {
+			for j := range i {
+				b.mfree(ptrs[j], sizes[j]*int64(n))
+			}
+			return err
+		}
+		ptrs[i] = p
 	}
-	if x.higher, err = b.malloc(4 * int64(n)); err != nil {
-		return err
-	}
-	x.cap = n
+	x.labels, x.losses, x.higher, x.cap = ptrs[0], ptrs[1], ptrs[2], n
 	return nil
 }
 

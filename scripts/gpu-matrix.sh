@@ -44,6 +44,7 @@
 #   GPU_MATRIX_ITERS=20 GPU_MATRIX_WARMUP=5   timed and warm-up steps of every bench
 #   GPU_MATRIX_TRAIN_PRECISION=bf16 GPU_MATRIX_MIN_TOP1=90
 #   ALEXNET_BIN=.device/alexnet  PYTHON=/path/to/python-with-torch
+#   GPU_MATRIX_CHECK=1                    first the cudnn.test precision checks (~60 s)
 # These per-step figures are estimates: the runs in docs/gpu/ logged step timings, not
 # wall times. The first real run's matrix.md ends with each step's seconds; correct
 # them here from it.
@@ -179,6 +180,24 @@ python=${py:-none}
 alexnet_bin=$bin
 EOF
 cat "$out/meta.env" >&2
+
+# Correctness before speed: the cuda backend's reduced-precision tests (bf16/fp16
+# conformance against the emulated reference, cast kernels bit for bit with lowp, the
+# multi-tensor SGD, AlexNet's shapes) when .device/cudnn.test is there (make device),
+# about a minute of the budget; the verdict goes to $dest/precision-check.txt.
+# GPU_MATRIX_CHECK=0 skips it.
+if [[ $dry != 1 && ${GPU_MATRIX_CHECK:-1} == 1 && -x .device/cudnn.test ]]; then
+	echo "== precision checks (cap 120s)" >&2
+	timeout --kill-after=5 120 .device/cudnn.test -test.v -test.timeout 110s \
+		-test.run 'Conformance|NativePrecision|CastKernels|SGDManyTensors|AlexNet' >"$out/precision-check.log" 2>&1
+	rc=$?
+	{
+		echo "cudnn.test -test.run 'Conformance|NativePrecision|CastKernels|SGDManyTensors|AlexNet': exit $rc"
+		echo "$(grep -c -- '--- PASS' "$out/precision-check.log") passed, $(grep -c -- '--- FAIL' "$out/precision-check.log") failed, $(grep -c -- '--- SKIP' "$out/precision-check.log") skipped (tests and subtests)"
+		grep -E -- '--- FAIL|^(ok|FAIL|PASS)|panic' "$out/precision-check.log" | head -40
+	} >"$dest/precision-check.txt"
+	cat "$dest/precision-check.txt" >&2
+fi
 
 # The plan, every step in run order, so that the summary can name those never reached.
 model_of() { [[ $1 == alexnet-owt ]] && echo owt || echo paper; }

@@ -405,11 +405,47 @@ func TestFP16OverflowSkipsSteps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if !strings.Contains(log.String(), "fp16: 7 steps skipped because gradients overflowed (step 1, 2, 3") {
+	if !strings.Contains(log.String(), "fp16: 7 step(s) skipped because gradients overflowed (step 1, 2, 3") {
 		t.Errorf("log:\n%s", log.String())
 	}
 	err = Train(TrainOptions{Config: ConfigSource{Path: cfg, Precision: "bf16", Sets: []string{"train.loss_scale=128"}}, OutDir: t.TempDir(), Backend: "cpu"}, &out, &log)
 	if Code(err) != ExitUsage || !strings.Contains(err.Error(), "fp16 only") {
 		t.Errorf("loss_scale with bf16: %v", err)
+	}
+}
+
+// An fp16 run interrupted mid-epoch keeps its dynamic loss scale in last.ckpt,
+// next to batches_done, and resumes from it.
+func TestFP16InterruptKeepsLossScale(t *testing.T) {
+	dir, cfgPath := setup(t)
+	c, _, err := ConfigSource{Path: cfgPath, Precision: "fp16"}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ctx context.Context, onStep func(int64), resume *checkpoint.Checkpoint) (*train.Result, error) {
+		net, err := openNet(c, "cpu", 2, 0, c.Train.BatchSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.Close()
+		return train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: dir, Resume: resume, Log: io.Discard, OnStep: onStep})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := run(ctx, func(step int64) {
+		if step == 3 {
+			cancel()
+		}
+	}, nil); !errors.Is(err, train.ErrInterrupted) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	ck, err := checkpoint.Load(filepath.Join(dir, "last.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.State.Extra["batches_done"] != "3" || ck.State.Extra["loss_scale"] == "" || ck.State.Extra["loss_scale_clean_steps"] == "" {
+		t.Fatalf("checkpoint extra %v: want batches_done 3 and the loss scaler's state", ck.State.Extra)
+	}
+	if _, err := run(context.Background(), nil, ck); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,8 +50,12 @@ func (s *scratch) rounded(name string, src Buffer) (Buffer, error) {
 }
 
 func (s *scratch) get(name string, n int) (Buffer, error) {
-	if d, ok := s.bufs[name]; ok && d.Len() == n {
-		return d, nil
+	if d, ok := s.bufs[name]; ok {
+		if d.Len() == n {
+			return d, nil
+		}
+		s.e.Backend.Free(d) // a caller passing another size: do not leak the old copy
+		delete(s.bufs, name)
 	}
 	if s.bufs == nil {
 		s.bufs = map[string]Buffer{}

@@ -19,7 +19,7 @@ import (
 //     convolution's outputs (y, dx, and its contribution to dw) are rounded to the
 //     format once more, as a GPU storing the tensors in 16 bits does; a linear
 //     layer's outputs stay float32 (cuBLAS writes float32 results from 16-bit
-//     inputs). Under FP16, values beyond 65504 become infinite: training scales the
+//     inputs). Under FP16, values from 65520 up become infinite: training scales the
 //     loss to keep gradients in range and skips the steps that overflow.
 //
 // GPU backends do this natively on tensor cores (NativePrecision); the CPU backends

@@ -89,7 +89,7 @@ func FloatToFP16(x float32) uint16 {
 		return sign | 0x7c00
 	case e <= 0: // fp16 subnormal (or zero): units of 2^-24
 		if e < -10 {
-			return sign // below a quarter of the smallest subnormal
+			return sign // below half the smallest subnormal (2^-25): rounds to zero
 		}
 		man |= 0x800000
 		shift := uint(14 - e)

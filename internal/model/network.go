@@ -440,7 +440,12 @@ func (m *Network) ZeroGrad() error {
 
 // SetLossScale makes Loss multiply the loss's gradient by s, and Step divide the
 // gradients by it: fp16 training keeps small gradients above fp16's underflow so.
-func (m *Network) SetLossScale(s float64) { m.lossScale = s }
+func (m *Network) SetLossScale(s float64) {
+	if !(s > 0) {
+		s = 1 // no scale; 0 would zero the gradients and divide by zero
+	}
+	m.lossScale = s
+}
 
 // GradsFinite reports whether every parameter gradient is finite (no fp16 overflow).
 func (m *Network) GradsFinite() (bool, error) {

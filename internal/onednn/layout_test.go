@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"alexnet/internal/backend"
+	"alexnet/internal/lowp"
 	_ "alexnet/internal/ref"
 )
 
@@ -448,5 +449,63 @@ func TestLayoutChainStaysBlocked(t *testing.T) {
 		if c.s.buf != nil {
 			t.Errorf("%s was converted; the chain should hand it over in the wanted layout", c.name)
 		}
+	}
+}
+
+// Scale, Round and AllFinite on blocked buffers: Scale and AllFinite work on the
+// physical buffer as it is, Round gives its destination the source's layout.
+func TestLayoutScaleRoundAllFinite(t *testing.T) {
+	m := newMirror(t)
+	s := backend.Shape{N: 2, C: 16, H: 5, W: 5}
+	x := m.blocked(s)
+	m.both("scale", func(be backend.Backend, at func(twin) backend.Buffer) error {
+		return be.Scale(at(x), 3)
+	})
+	if x.cpu.(*buffer).lay == nil {
+		t.Error("scale made a blocked buffer plain")
+	}
+	m.check("scale", x, 0)
+	for _, f := range []lowp.Format{lowp.BF16, lowp.FP16} {
+		r := m.plain(make([]float32, s.Len()))
+		m.both("round", func(be backend.Backend, at func(twin) backend.Buffer) error {
+			return be.(backend.Rounder).Round(at(r), at(x), f)
+		})
+		if !sameLayout(r.cpu.(*buffer).lay, x.cpu.(*buffer).lay) {
+			t.Errorf("%v: round did not give dst src's layout", f)
+		}
+		m.check(f.String()+" round", r, 0)
+	}
+	// oneDNN's max pool does not carry a NaN through (the identity pool turns one
+	// into -MaxFloat32), so the NaN is made in place: inf times 0.
+	for _, nan := range []bool{false, true} {
+		v := m.random(s.Len())
+		v[s.Len()-7] = float32(math.Inf(1))
+		src := m.plain(v).cpu
+		dst, err := m.cpu.Alloc(s.Len())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := m.cpu.NewPool(backend.PoolParams{In: s, Kind: backend.MaxPool, KH: 1, KW: 1, StrideH: 1, StrideW: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := id.Forward(src, dst); err != nil {
+			t.Fatal(err)
+		}
+		if dst.(*buffer).lay == nil {
+			t.Fatal("identity pool left a plain buffer")
+		}
+		if nan {
+			if err := m.cpu.Scale(dst, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ok, err := m.cpu.AllFinite([]backend.Buffer{x.cpu, dst})
+		if err != nil || ok {
+			t.Errorf("AllFinite with a non-finite value (NaN: %v) in a blocked buffer = %v, %v", nan, ok, err)
+		}
+	}
+	if ok, err := m.cpu.AllFinite([]backend.Buffer{x.cpu}); err != nil || !ok {
+		t.Errorf("AllFinite of a finite blocked buffer = %v, %v", ok, err)
 	}
 }

@@ -89,13 +89,14 @@ func (b *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
 	return nil
 }
 
-// SoftmaxCrossEntropy, the mean over rows (PyTorch's F.cross_entropy):
+// SoftmaxCrossEntropy (PyTorch's F.cross_entropy), adding to sums [3] the rows'
+// summed loss and their top-1 and top-5 hits:
 //
-//	logits [n, c], labels [n] -> loss = 1/n sum_i (logsumexp(logits[i]) - logits[i, label_i])
+//	logits [n, c], labels [n] -> sums[0] += sum_i (logsumexp(logits[i]) - logits[i, label_i])
 //	                             dlogits[i, j] = (softmax(logits[i])[j] - [j == label_i]) / n
 //
-// Row maxima are subtracted before exp, sums are float64. dlogits may be nil when
-// only the loss is wanted (evaluation), as with ref.
+// Row maxima are subtracted before exp, sums are float64 until added to sums.
+// dlogits may be nil when only the scores are wanted (evaluation), as with ref.
 func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, c int, dlogits, sums backend.Buffer) error {
 	if n <= 0 || c <= 0 {
 		return fmt.Errorf("cpu softmax cross-entropy: sizes must be positive (got n=%d, c=%d)", n, c)

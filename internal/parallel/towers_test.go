@@ -422,3 +422,43 @@ func TestOneBackendForBothTowersIsRefused(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// GradsFinite asks both towers (concurrently), and SetLossScale reaches the
+// loss's gradient: a large scale shows in the gradients, an infinite one makes
+// them non-finite.
+func TestTowersGradsFiniteAndLossScale(t *testing.T) {
+	cfg := loadConfig(t, "testdata/mini.yaml")
+	tw := compare(t, cfg, "ref", openKind(t, "ref"), 5, 4)
+	if ok, err := tw.GradsFinite(); err != nil || !ok {
+		t.Fatalf("after three ordinary steps GradsFinite = %v, %v", ok, err)
+	}
+	seed := func(int) uint64 { return 9 }
+	for _, scale := range []float64{1e30, math.Inf(1)} {
+		tw.SetLossScale(scale)
+		if err := errors.Join(tw.Forward(true, seed), tw.Loss(make([]int32, 4)), tw.ZeroGrad(), tw.Backward()); err != nil {
+			t.Fatal(err)
+		}
+		ok, err := tw.GradsFinite()
+		if err != nil || ok != !math.IsInf(scale, 0) {
+			t.Errorf("loss scale %g: GradsFinite = %v, %v", scale, ok, err)
+		}
+		if ok {
+			gs, err := tw.Gradients()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var largest float64
+			for _, g := range gs {
+				for _, v := range g.Data {
+					largest = max(largest, math.Abs(float64(v)))
+				}
+			}
+			if largest < 1e20 {
+				t.Errorf("loss scale %g: largest gradient %g: the scale did not reach it", scale, largest)
+			}
+		}
+		if sc, err := tw.TakeScores(); err != nil || sc.Images != 4 {
+			t.Errorf("scores after one more loss: %+v, %v", sc, err)
+		}
+	}
+}

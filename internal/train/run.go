@@ -223,17 +223,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil
 		}
 		// A resumed epoch starts at the batch it was interrupted at: the loader
-		// neither decodes nor delivers the ones before.
+		// neither decodes nor delivers the ones before. done is a batch index, not
+		// a count of deliveries: the loader does not deliver a batch whose images
+		// all failed, and batches_done must be where RunFrom resumes.
 		done = skipBatches
 		stats, err := trainL.RunFrom(context.Background(), epoch, skipBatches, func(b *dataset.Batch) error {
-			if int64(done) >= stepsPerEpoch {
+			if int64(b.Index) >= stepsPerEpoch {
 				return stop
 			}
 			if ctx.Err() != nil {
 				return stop
 			}
 			if b.N == 0 {
-				done++
+				done = b.Index + 1
 				return nil
 			}
 			lr = sched.LR(epoch, st.Step)
@@ -271,7 +273,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				}
 			}
 			st.Step++
-			done++
+			done = b.Index + 1
 			if o.OnStep != nil {
 				o.OnStep(st.Step)
 			}

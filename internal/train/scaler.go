@@ -77,7 +77,7 @@ func (s *lossScaler) report() string {
 		}
 		steps = append(steps, strconv.FormatInt(st+1, 10))
 	}
-	line := fmt.Sprintf("fp16: %d steps skipped because gradients overflowed (step %s); loss scale now %g",
+	line := fmt.Sprintf("fp16: %d step(s) skipped because gradients overflowed (step %s); loss scale now %g",
 		len(s.skipped), strings.Join(steps, ", "), s.scale)
 	s.skipped = nil
 	return line

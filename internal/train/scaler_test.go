@@ -26,7 +26,7 @@ func TestLossScalerDynamic(t *testing.T) {
 		t.Fatalf("after %d clean steps scale %g, want 65536", scaleInterval, s.scale)
 	}
 	line := s.report()
-	if !strings.Contains(line, "1 steps skipped") || !strings.Contains(line, "step 1)") || !strings.Contains(line, "65536") {
+	if !strings.Contains(line, "1 step(s) skipped") || !strings.Contains(line, "step 1)") || !strings.Contains(line, "65536") {
 		t.Errorf("report %q", line)
 	}
 	if s.report() != "" {

@@ -128,9 +128,3 @@ func (c *copySet) run() error {
 	c.moved.Add(c.cross * int64(c.rows))
 	return nil
 }
-
-// add computes dst += src on b (backend.Add: the interface has no addition, SGD
-// with lr -1 is one).
-func add(b backend.Backend, dst, src, scratch backend.Buffer) error {
-	return backend.Add(b, dst, src, scratch)
-}

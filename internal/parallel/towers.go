@@ -445,7 +445,7 @@ func (m *Towers) backwardPhases() []phase {
 			}
 			if tl.bwdAdd != nil {
 				cur[t] = append(cur[t], tl.bwdAdd.run, func() error {
-					if err := add(tw.b, tl.inDx, tl.sum, tl.zero); err != nil {
+					if err := backend.Add(tw.b, tl.inDx, tl.sum, tl.zero); err != nil {
 						return fmt.Errorf("backward %s on tower %d: add the other tower's input gradient: %w", l.Name, t, err)
 					}
 					return nil

@@ -16,16 +16,6 @@ type Tally struct {
 	Skipped int
 }
 
-// Add counts a batch of n rows of c logits with their labels and mean loss.
-func (t *Tally) Add(logits []float32, labels []int32, c int, meanLoss float64) {
-	n := len(labels)
-	top1, top5 := backend.Hits(logits[:n*c], labels, c)
-	t.Top1 += top1
-	t.Top5 += top5
-	t.Images += n
-	t.LossSum += meanLoss * float64(n)
-}
-
 // AddScores counts what a network's Loss accumulated.
 func (t *Tally) AddScores(s model.Scores) {
 	t.Images += s.Images

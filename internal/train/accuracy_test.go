@@ -3,6 +3,9 @@ package train
 import (
 	"math"
 	"testing"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/model"
 )
 
 func TestTallyTopK(t *testing.T) {
@@ -13,7 +16,8 @@ func TestTallyTopK(t *testing.T) {
 		0, 9, 8, 7, 6, 5, 1,
 		3, 2, 0, 0, 0, 0, 0,
 	}
-	tl.Add(logits, []int32{2, 0, 1}, 7, 0.5)
+	top1, top5 := backend.Hits(logits, []int32{2, 0, 1}, 7)
+	tl.AddScores(model.Scores{Images: 3, LossSum: 1.5, Top1: top1, Top5: top5})
 	if tl.Top1 != 1 || tl.Top5 != 2 || tl.Images != 3 || math.Abs(tl.Loss()-0.5) > 1e-12 {
 		t.Errorf("tally %+v", tl)
 	}

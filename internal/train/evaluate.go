@@ -16,9 +16,6 @@ func Evaluate(ctx context.Context, net model.Net, l *dataset.Loader) (Tally, err
 		return t, err
 	}
 	st, err := l.Run(ctx, 0, func(b *dataset.Batch) error {
-		if b.N == 0 {
-			return nil
-		}
 		if err := net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
 			return err
 		}

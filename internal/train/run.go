@@ -234,10 +234,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if ctx.Err() != nil {
 				return stop
 			}
-			if b.N == 0 {
-				done = b.Index + 1
-				return nil
-			}
 			lr = sched.LR(epoch, st.Step)
 			step := st.Step
 			seed := func(layer int) uint64 { return backend.DropoutSeed(runSeed, step, layer) }

@@ -18,15 +18,20 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(trainCmd(), evalCmd(), predictCmd(), summaryCmd(), benchCmd(), devicesCmd(), importCmd(), filtersCmd())
+	root.AddCommand(trainCmd(), evalCmd(), predictCmd(), summaryCmd(), benchCmd(), devicesCmd(), importCmd(), filtersCmd(), packCmd())
 	return root
 }
 
 func addConfigFlags(c *cobra.Command, src *app.ConfigSource) {
-	c.Flags().StringVarP(&src.Path, "config", "c", "", "config file, or a built-in name (alexnet, alexnet-1gpu, alexnet-owt, fashion-mnist); default: the built-in fashion-mnist")
-	c.Flags().StringArrayVar(&src.Sets, "set", nil, "override a config key, section.key=value (repeatable)")
+	addConfigFileFlags(c, src)
 	c.Flags().StringVar(&src.Devices, "devices", "", "run the paper's two towers on these devices: 0,1 (two GPUs), 0,0 (one GPU) or cpu,cpu")
 	c.Flags().StringVar(&src.Precision, "precision", "", "arithmetic of conv and linear layers: fp32, tf32, bf16 or fp16 (default: the config's train.precision); on CPUs bf16/fp16 are emulated (same numbers, no speed-up)")
+}
+
+// addConfigFileFlags are the flags that choose a config, for commands that do not run a network.
+func addConfigFileFlags(c *cobra.Command, src *app.ConfigSource) {
+	c.Flags().StringVarP(&src.Path, "config", "c", "", "config file, or a built-in name (alexnet, alexnet-1gpu, alexnet-owt, fashion-mnist); default: the built-in fashion-mnist")
+	c.Flags().StringArrayVar(&src.Sets, "set", nil, "override a config key, section.key=value (repeatable)")
 }
 
 func summaryCmd() *cobra.Command {
@@ -175,5 +180,33 @@ func filtersCmd() *cobra.Command {
 	c.Flags().StringVar(&o.Layer, "layer", "", "conv layer to draw (default: the first)")
 	c.Flags().IntVar(&o.Towers, "towers", 0, "bands to draw (default: 2 for the paper's two-tower net, else 1)")
 	c.Flags().IntVar(&o.Scale, "scale", o.Scale, "pixels per weight")
+	return c
+}
+
+func packCmd() *cobra.Command {
+	var o app.PackOptions
+	c := &cobra.Command{
+		Use:   "pack --config CONFIG --out DIR",
+		Short: "Decode and resize a data set once, into packs the loader reads without decoding",
+		Long: `pack reads the config's data set (an ImageFolder of JPEGs, say), resizes every image
+once (shorter side to data.resize, as the loader would) and writes DIR/<split>.pack for the
+train and validation splits: raw pixels, memory-mapped, with a checksum per image. Training
+from a pack (--set data.format=packed --set data.root=DIR) then only crops, flips and
+normalises: about 9x fewer CPU-seconds per image than decoding JPEGs, and the same
+batches bit for bit. --square keeps the central square as the paper did (256x256).
+A pack is larger than the JPEGs (ImageNet at 256: about 330 GB, 250 GB square).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o.SizeSet = c.Flags().Changed("size")
+			return app.Pack(o, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	addConfigFileFlags(c, &o.Config)
+	c.Flags().StringVarP(&o.Out, "out", "o", "", "folder for the packs (required)")
+	c.Flags().IntVar(&o.Size, "size", 0, "shorter side to resize to (default: the config's data.resize; 0 keeps the sizes)")
+	c.Flags().BoolVar(&o.Square, "square", false, "keep the central size x size square of each image, as the paper (256x256)")
+	c.Flags().StringSliceVar(&o.Splits, "split", nil, "splits to pack (default: the config's train and validation splits)")
+	c.Flags().IntVar(&o.Workers, "workers", 0, "decoding goroutines (default: all cores)")
+	c.Flags().BoolVar(&o.Strict, "strict", false, "stop at an unreadable image instead of recording it as failed")
 	return c
 }

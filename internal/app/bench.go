@@ -218,6 +218,9 @@ func Bench(o BenchOptions, out io.Writer) error {
 	r.LoaderImagesPerSec, r.LoaderNote = loaderThroughput(c, o.LoaderBatches)
 	if r.LoaderImagesPerSec > 0 {
 		r.JPEGDecoder = dataset.JPEGDecoder()
+		if c.Data.Format == "packed" {
+			r.JPEGDecoder = "none: packed pixels"
+		}
 	}
 	r.LoaderWorkers = c.Data.Workers
 	if net.Towers != nil {

@@ -110,7 +110,8 @@ var layerKeys = map[string][]string{
 
 // Data says where the examples are and how they are transformed.
 type Data struct {
-	// Format: idx (MNIST, Fashion-MNIST), cifar10, imagefolder or synthetic.
+	// Format: idx (MNIST, Fashion-MNIST), cifar10, imagefolder, packed (made by
+	// `alexnet pack`: root/<split>.pack) or synthetic.
 	Format string `mapstructure:"format" yaml:"format,omitempty"`
 	Root   string `mapstructure:"root" yaml:"root,omitempty"`
 	Train  string `mapstructure:"train" yaml:"train,omitempty"` // split name or subfolder; default "train"

@@ -172,9 +172,9 @@ func (l Layer) validate() error {
 
 func (d Data) validate(channels int) error {
 	switch d.Format {
-	case "idx", "cifar10", "imagefolder", "synthetic":
+	case "idx", "cifar10", "imagefolder", "packed", "synthetic":
 	default:
-		return fmt.Errorf("data.format %q: want idx, cifar10, imagefolder or synthetic", d.Format)
+		return fmt.Errorf("data.format %q: want idx, cifar10, imagefolder, packed or synthetic", d.Format)
 	}
 	if d.Format != "synthetic" && d.Root == "" {
 		return fmt.Errorf("data.root is required for format %s", d.Format)

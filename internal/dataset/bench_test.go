@@ -228,6 +228,34 @@ func BenchmarkLoaderImageNetJPEG(b *testing.B) {
 	benchLoader(b, l)
 }
 
+// BenchmarkLoaderImageNetJPEG's images packed first (`alexnet pack`,
+// shorter side 256): the loader reads pixels from the mapped pack, checks
+// their checksum, crops, flips, adds lighting and normalises; no decoding, no
+// resizing. The batches are the same as from the JPEG folder.
+func BenchmarkLoaderPacked(b *testing.B) {
+	root := b.TempDir()
+	imageNetLike(b, root, 256, 500, 375)
+	folder, err := OpenFolder(root, "train", FolderOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := PackPath(root, "train")
+	if _, err := Pack(context.Background(), folder, path, PackOptions{Size: 256}); err != nil {
+		b.Fatal(err)
+	}
+	src, err := OpenPacked(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
+	l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchLoader(b, l)
+}
+
 // `alexnet bench`'s synthetic data with the ImageNet configs: random 224x224
 // images (model input size) resized to a 256 shorter side, then the same
 // augmentation as BenchmarkLoaderImageNetJPEG.

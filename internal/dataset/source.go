@@ -31,9 +31,9 @@ var CIFAR10Classes = []string{
 
 // Config names a source the way a configuration file does.
 type Config struct {
-	Kind  string // "imagefolder", "idx" (MNIST, Fashion-MNIST), "cifar10", "synthetic"
+	Kind  string // "imagefolder", "idx" (MNIST, Fashion-MNIST), "cifar10", "packed", "synthetic"
 	Root  string // data folder (not for synthetic)
-	Split string // "train", "test"/"val"; for imagefolder, the subfolder of Root
+	Split string // "train", "test"/"val"; for imagefolder, the subfolder of Root; for packed, Root/Split.pack
 
 	Classes    []string // class names overriding the built-in or found ones
 	LabelsFile string   // imagefolder: "wnid name" lines, e.g. LOC_synset_mapping.txt
@@ -53,6 +53,8 @@ func Open(c Config) (Source, error) {
 		return OpenIDX(c.Root, c.Split, c.Classes)
 	case "cifar10", "cifar-10":
 		return OpenCIFAR10(c.Root, c.Split, c.Classes)
+	case "packed", "pack":
+		return OpenPacked(PackPath(c.Root, c.Split))
 	case "synthetic":
 		ch := c.Channels
 		if ch == 0 {
@@ -60,7 +62,7 @@ func Open(c Config) (Source, error) {
 		}
 		return NewSynthetic(c.Len, ch, c.Height, c.Width, c.NumClasses, c.Seed)
 	}
-	return nil, fmt.Errorf("unknown data set kind %q (want imagefolder, idx, cifar10 or synthetic)", c.Kind)
+	return nil, fmt.Errorf("unknown data set kind %q (want imagefolder, idx, cifar10, packed or synthetic)", c.Kind)
 }
 
 // testSplit maps the names people use for the held-out half of MNIST-like

@@ -45,6 +45,13 @@ func OpenSource(c *config.Config, split string) (dataset.Source, error) {
 		n = 1024
 	}
 	in := c.Model.Input
+	if d.Format == "packed" {
+		path := dataset.PackPath(d.Root, split)
+		if _, err := os.Stat(path); err != nil {
+			return nil, &MissingDataError{Root: path, Err: err,
+				Hint: "make it with `alexnet pack --config CONFIG --out " + d.Root + "` from a config that reads the original images"}
+		}
+	}
 	return dataset.Open(dataset.Config{
 		Kind: d.Format, Root: d.Root, Split: split, LabelsFile: labels, Channels: in.Channels,
 		Len: n, Height: in.Height, Width: in.Width, NumClasses: c.Model.Classes, Seed: c.Train.Seed,

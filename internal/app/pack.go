@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"alexnet/internal/dataset"
+	"alexnet/internal/progress"
+	"alexnet/internal/train"
+)
+
+// PackOptions are the flags of `alexnet pack`.
+type PackOptions struct {
+	Config  ConfigSource
+	Out     string // folder for <split>.pack
+	Size    int    // shorter side; used only when SizeSet, else the config's data.resize
+	SizeSet bool
+	Square  bool
+	Splits  []string // default: the config's train and validation splits
+	Workers int
+	Strict  bool
+	// Progress is how the per-split progress shows (tests turn it off).
+	Progress progress.Mode
+}
+
+// Pack decodes and resizes the config's data set once into packs that
+// `data.format: packed` reads without decoding. Progress goes to errOut, the
+// outcome to out.
+func Pack(o PackOptions, out, errOut io.Writer) error {
+	c, _, err := o.Config.Load()
+	if err != nil {
+		return err
+	}
+	if o.Out == "" {
+		return usage(errors.New("pack: --out DIR is required (the folder for train.pack and val.pack)"))
+	}
+	switch c.Data.Format {
+	case "packed":
+		return usage(fmt.Errorf("pack: the config already reads packs (data.format packed, data.root %s); point it at the original images", c.Data.Root))
+	case "synthetic":
+		return usage(errors.New("pack: synthetic data is made on the fly; there is nothing to pack"))
+	}
+	size := c.Data.Resize
+	if o.SizeSet {
+		size = o.Size
+	}
+	if size < 0 {
+		return usage(fmt.Errorf("pack: --size %d must not be negative (0 keeps the images' sizes)", size))
+	}
+	if o.Square && size == 0 {
+		return usage(errors.New("pack: --square needs a size (--size, or data.resize in the config)"))
+	}
+	splits, explicit := o.Splits, len(o.Splits) > 0
+	if !explicit {
+		splits = []string{c.Data.Train, c.Data.Val}
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return fmt.Errorf("pack: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	packed := 0
+	for _, split := range splits {
+		src, err := train.OpenSource(c, split)
+		var missing *train.MissingDataError
+		switch {
+		case errors.As(err, &missing):
+			return unavailable(err)
+		case err != nil && !explicit && split == c.Data.Val:
+			fmt.Fprintf(errOut, "pack: no %s split (%v); packing the others\n", split, err)
+			continue
+		case err != nil:
+			return usage(err)
+		}
+		source := c.Data.Root
+		if c.Data.Format == "imagefolder" {
+			source = filepath.Join(c.Data.Root, split)
+		}
+		path := dataset.PackPath(o.Out, split)
+		bar := progress.New(errOut, src.Len(), "pack "+split, progress.Options{Mode: o.Progress, Unit: "image"})
+		start := time.Now()
+		st, err := dataset.Pack(ctx, src, path, dataset.PackOptions{Size: size, Square: o.Square, Workers: o.Workers,
+			Strict: o.Strict, Info: dataset.PackInfo{Source: source, Created: start.UTC().Format(time.RFC3339)},
+			Progress: func(done int) {
+				bar.Update(done, progress.Stats{Loss: progress.Absent, Top1: progress.Absent,
+					ImagesPerSec: float64(done) / time.Since(start).Seconds()})
+			}})
+		bar.Finish()
+		if err != nil {
+			if ctx.Err() != nil {
+				return &ExitErr{Code: ExitInterrupted, Err: fmt.Errorf("interrupted: %s not written (packs finished before it are kept); run the same command again", path)}
+			}
+			return err
+		}
+		packed++
+		fmt.Fprintf(out, "%s: %d images -> %s (%s) in %s, %.0f images/s\n", split, st.Images, path,
+			humanBytes(st.Bytes), roundDuration(st.Elapsed), float64(src.Len())/st.Elapsed.Seconds())
+		for i, s := range st.Skipped {
+			if i == 10 {
+				fmt.Fprintf(out, "  ... and %d more\n", len(st.Skipped)-10)
+				break
+			}
+			fmt.Fprintf(out, "  failed to load, kept as a failed record (skipped in training): %v\n", s.Err)
+		}
+	}
+	if packed == 0 {
+		return unavailable(errors.New("pack: no split found to pack"))
+	}
+	how := ""
+	if o.Config.Path != "" {
+		how = " --config " + o.Config.Path
+	}
+	fmt.Fprintf(out, "train from it: alexnet train%s --set data.format=packed --set data.root=%s\n", how, o.Out)
+	if size != c.Data.Resize && c.Data.Resize != 0 {
+		fmt.Fprintf(out, "note: data.resize is %d and the packed images are %d on the shorter side, so the loader still resizes each one; pack with --size %d to skip that\n",
+			c.Data.Resize, size, c.Data.Resize)
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	units := []string{"B", "KB", "MB", "GB", "TB"}
+	v, u := float64(n), 0
+	for v >= 1000 && u < len(units)-1 {
+		v /= 1000
+		u++
+	}
+	if u == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0") + " " + units[u]
+}
+
+// roundDuration keeps two or three significant figures: 1.23s, 41m7s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond)
+	case d < time.Minute:
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Second)
+}

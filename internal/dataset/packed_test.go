@@ -1,0 +1,231 @@
+package dataset
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func packSource(t *testing.T, src Source, opt PackOptions) (*Packed, PackStats) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "train.pack")
+	st, err := Pack(context.Background(), src, path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenPacked(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, st
+}
+
+// Images come back as they went in, with labels, classes and names.
+func TestPackRoundTrip(t *testing.T) {
+	for _, c := range []int{1, 3} {
+		src, _ := NewSynthetic(37, c, 9, 13, 5, 3)
+		p, st := packSource(t, src, PackOptions{Workers: 3})
+		if p.Len() != 37 || p.Channels() != c || !slices.Equal(p.Classes(), src.Classes()) || st.Images != 37 || len(st.Skipped) != 0 {
+			t.Fatalf("c=%d: %d images, %d channels, classes %v, stats %+v", c, p.Len(), p.Channels(), p.Classes(), st)
+		}
+		for i := 0; i < src.Len(); i++ {
+			want, wl, _ := src.Load(i)
+			got, gl, err := p.Load(i)
+			if err != nil || gl != wl || got.W != 13 || got.H != 9 || !bytes.Equal(got.Pix, want.Pix) {
+				t.Fatalf("c=%d image %d: %v, label %d want %d, %dx%d", c, i, err, gl, wl, got.W, got.H)
+			}
+		}
+		if n := p.Name(4); n != p.Path()+"[4] (synthetic[4])" {
+			t.Errorf("name %q", n)
+		}
+		if _, _, err := p.Load(37); err == nil {
+			t.Error("index out of range loaded")
+		}
+	}
+}
+
+// A pack of a folder at the transform's resize gives the same batches as the
+// folder itself, bit for bit, with the same images skipped: the resize is
+// the same function, done once, and failed images keep their places.
+func TestPackSameBatchesAsFolder(t *testing.T) {
+	root := folderFixture(t)
+	src, err := OpenFolder(root, "train", FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := Transform{Resize: 8, Crop: 6, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
+	p, st := packSource(t, src, PackOptions{Size: 8, Workers: 2, Info: PackInfo{Source: filepath.Join(root, "train")}})
+	if st.Images != 5 || len(st.Skipped) != 3 {
+		t.Fatalf("packed %d, skipped %v", st.Images, st.Skipped)
+	}
+	if n := p.Name(5); !strings.HasSuffix(n, "[5] (n10000000/b_corrupt.jpg)") {
+		t.Errorf("name of a failed image: %q", n)
+	}
+	if _, _, err := p.Load(5); err == nil || !strings.Contains(err.Error(), "b_corrupt.jpg") {
+		t.Errorf("failed image: %v", err)
+	}
+	for epoch := range 2 {
+		cfg := LoaderConfig{BatchSize: 3, Shuffle: true, Seed: 9, Workers: 2}
+		lf, _ := NewLoader(src, tf, cfg)
+		lp, _ := NewLoader(p, tf, cfg)
+		df, sf, err1 := collect(t, lf, epoch)
+		dp, sp, err2 := collect(t, lp, epoch)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if d, i := maxAbsDiff(df.x, dp.x); d != 0 || len(df.x) != len(dp.x) || len(df.x) == 0 {
+			t.Errorf("epoch %d: batches differ by %g at %d (%d vs %d values)", epoch, d, i, len(df.x), len(dp.x))
+		}
+		if !slices.Equal(df.labels, dp.labels) || !slices.Equal(df.indices, dp.indices) || !slices.Equal(df.sizes, dp.sizes) {
+			t.Errorf("epoch %d: labels %v/%v indices %v/%v", epoch, df.labels, dp.labels, df.indices, dp.indices)
+		}
+		if len(sf.Skipped) != len(sp.Skipped) {
+			t.Errorf("epoch %d: skipped %d vs %d", epoch, len(sf.Skipped), len(sp.Skipped))
+		}
+	}
+	// Strict packing stops at the first image that does not load, and leaves no file.
+	path := filepath.Join(t.TempDir(), "strict.pack")
+	if _, err := Pack(context.Background(), src, path, PackOptions{Size: 8, Strict: true}); err == nil || !strings.Contains(err.Error(), "b_corrupt.jpg") {
+		t.Errorf("strict: %v", err)
+	}
+	assertNoFiles(t, filepath.Dir(path))
+}
+
+func assertNoFiles(t *testing.T, dir string) {
+	t.Helper()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind in %s: %v", dir, ents)
+	}
+}
+
+// --square keeps the central Size x Size of the resized image, as the paper.
+func TestPackSquare(t *testing.T) {
+	src, _ := NewSynthetic(4, 3, 20, 31, 2, 1)
+	p, _ := packSource(t, src, PackOptions{Size: 10, Square: true})
+	if info := p.Info(); info.Size != 10 || !info.Square {
+		t.Errorf("info %+v", info)
+	}
+	for i := range 4 {
+		m, _, _ := src.Load(i)
+		w, h := ResizedSize(m.W, m.H, 10)
+		r, _ := Resize(m, w, h)
+		want := cropImage(r, centerOffset(w, 10), 0, 10, 10)
+		got, _, err := p.Load(i)
+		if err != nil || got.W != 10 || got.H != 10 || !bytes.Equal(got.Pix, want.Pix) {
+			t.Fatalf("image %d: %v, %dx%d", i, err, got.W, got.H)
+		}
+	}
+	if _, err := Pack(context.Background(), src, filepath.Join(t.TempDir(), "x.pack"), PackOptions{Square: true}); err == nil {
+		t.Error("a square without a size was accepted")
+	}
+}
+
+// A truncated or damaged pack is refused with a message, never a panic, and
+// a flipped pixel is caught by the checksum when its image is loaded.
+func TestPackDamaged(t *testing.T) {
+	src, _ := NewSynthetic(6, 3, 5, 7, 3, 2)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "train.pack")
+	if _, err := Pack(context.Background(), src, path, PackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	bad := filepath.Join(dir, "bad.pack")
+	for _, n := range []int{0, 10, packHeader + 5, len(good) / 2, len(good) - packFooter, len(good) - 1} {
+		os.WriteFile(bad, good[:n], 0o644)
+		if p, err := OpenPacked(bad); err == nil {
+			p.Close()
+			t.Errorf("truncated to %d bytes: opened", n)
+		} else if !strings.Contains(err.Error(), "alexnet pack") {
+			t.Errorf("truncated to %d bytes: %v (no advice)", n, err)
+		}
+	}
+	// A pixel of image 2: the others still load.
+	b := slices.Clone(good)
+	b[packHeader+2*5*7*3+4] ^= 1
+	os.WriteFile(bad, b, 0o644)
+	p, err := OpenPacked(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		_, _, err := p.Load(i)
+		if (err != nil) != (i == 2) || (err != nil && !strings.Contains(err.Error(), "checksum")) {
+			t.Errorf("image %d: %v", i, err)
+		}
+	}
+	p.Close()
+	// Every single-byte change anywhere gives an error or a load, never a panic.
+	for off := range good {
+		b := slices.Clone(good)
+		b[off] ^= 0xa5
+		os.WriteFile(bad, b, 0o644)
+		p, err := OpenPacked(bad)
+		if err != nil {
+			continue
+		}
+		for i := 0; i < p.Len(); i++ {
+			p.Load(i)
+			p.Name(i)
+		}
+		p.Close()
+	}
+	// A foreign file and a missing one.
+	os.WriteFile(bad, bytes.Repeat([]byte("x"), 200), 0o644)
+	if _, err := OpenPacked(bad); err == nil || !strings.Contains(err.Error(), "not a pack") {
+		t.Errorf("foreign file: %v", err)
+	}
+	if _, err := OpenPacked(filepath.Join(dir, "val.pack")); err == nil || !strings.Contains(err.Error(), "alexnet pack") {
+		t.Errorf("missing: %v", err)
+	}
+	// Another version.
+	b = slices.Clone(good)
+	binary.LittleEndian.PutUint32(b[8:], 99)
+	os.WriteFile(bad, b, 0o644)
+	if _, err := OpenPacked(bad); err == nil || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("version: %v", err)
+	}
+}
+
+// Cancelling a pack leaves no file, finished or temporary.
+func TestPackCancelled(t *testing.T) {
+	src, _ := NewSynthetic(5000, 3, 8, 8, 3, 2)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	_, err := Pack(ctx, src, filepath.Join(dir, "train.pack"), PackOptions{Workers: 2, Progress: func(int) {
+		if calls++; calls == 2 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v", err)
+	}
+	assertNoFiles(t, dir)
+	small, _ := NewSynthetic(3, 3, 8, 8, 3, 2)
+	if _, err := Pack(context.Background(), failing{small, map[int]bool{0: true, 1: true, 2: true}}, filepath.Join(dir, "x.pack"), PackOptions{}); err == nil || !strings.Contains(err.Error(), "none of the") {
+		t.Errorf("all failing: %v", err)
+	}
+	assertNoFiles(t, dir)
+}
+
+// Through Open, as a config names it.
+func TestOpenPacked(t *testing.T) {
+	src, _ := NewSynthetic(3, 1, 4, 4, 2, 2)
+	dir := t.TempDir()
+	if _, err := Pack(context.Background(), src, PackPath(dir, "val"), PackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Config{Kind: "packed", Root: dir, Split: "val"})
+	if err != nil || s.Len() != 3 {
+		t.Fatalf("%v", err)
+	}
+	s.(*Packed).Close()
+}

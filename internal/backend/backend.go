@@ -299,13 +299,19 @@ func mix64(z uint64) uint64 {
 
 // Hits counts, over the rows of logits [len(labels), c], those whose label no class
 // outscores (top-1) and those with fewer than five classes scoring higher (top-5):
-// ties count in the label's favour. CPU backends and the train package share it.
+// ties count in the label's favour. A NaN outscores every number (as in
+// torch.topk) and a NaN label score is never a hit: a broken output must not
+// count as a right answer. CPU backends, the train package and the GPU's
+// softmax_xent kernel count the same way.
 func Hits(logits []float32, labels []int32, c int) (top1, top5 int) {
 	for i, l := range labels {
 		row := logits[i*c : (i+1)*c]
 		v, higher := row[l], 0
+		if v != v {
+			continue
+		}
 		for _, x := range row {
-			if x > v {
+			if x > v || x != x {
 				higher++
 			}
 		}

@@ -193,7 +193,7 @@ extern "C" __global__ void mul(const float *a, const float *b, float *out, long 
 
 // Softmax cross-entropy, one block of XENT_THREADS threads per row:
 //   losses[r] = logsumexp(logits[r,:]) - logits[r, labels[r]]
-//   higher[r] = the number of classes scoring strictly higher than labels[r]
+//   higher[r] = the number of classes scoring strictly higher than labels[r] (NaN: c)
 //   dlogits[r,j] = (softmax(logits[r,:])[j] - [j == labels[r]]) / n   (when want_grad)
 //   logits, dlogits [n, c]   labels, higher [n]   losses [n] (double)
 // xent_sums then adds the rows' totals to the caller's sums on the device.
@@ -227,7 +227,8 @@ extern "C" __global__ void softmax_xent(const float *logits, const int *labels, 
 	int label = labels[row];
 	float xl = x[label];
 	double cnt = 0;
-	for (int j = t; j < c; j += XENT_THREADS) cnt += x[j] > xl ? 1.0 : 0.0;
+	// A NaN outscores every number, and a NaN label score is never a hit (backend.Hits).
+	for (int j = t; j < c; j += XENT_THREADS) cnt += (x[j] > xl || isnan(x[j])) ? 1.0 : 0.0;
 	red[t] = cnt;
 	__syncthreads();
 	for (int s = XENT_THREADS / 2; s > 0; s >>= 1) {
@@ -236,7 +237,7 @@ extern "C" __global__ void softmax_xent(const float *logits, const int *labels, 
 	}
 	if (t == 0) {
 		losses[row] = lse - (double)xl;
-		higher[row] = (int)red[0];
+		higher[row] = isnan(xl) ? c : (int)red[0];
 	}
 	if (!want_grad) return;
 	float *d = dlogits + (long long)row * c;

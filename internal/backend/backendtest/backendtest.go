@@ -107,6 +107,7 @@ func RunWith(t *testing.T, open func() (backend.Backend, error), o Options) {
 	t.Run("relu", s.relu)
 	t.Run("dropout", s.dropout)
 	t.Run("softmaxce", s.softmaxCE)
+	t.Run("softmaxce-nan", s.softmaxNaN)
 	t.Run("sgd", s.sgd)
 	t.Run("scale", s.scale)
 	t.Run("allfinite", s.allFinite)
@@ -699,6 +700,48 @@ func (s *suite) softmaxCE(t *testing.T) {
 				t.Errorf("label %d with %d classes: no error", c.c, c.c)
 			}
 		})
+	}
+}
+
+// softmaxNaN: a NaN outscores every number and a NaN label score is never a
+// hit (backend.Hits), on every backend, so a broken output is not counted as
+// right. Row 0's label score is NaN; row 1's label would be top-1 but another
+// class is NaN; row 2's label is top-1.
+func (s *suite) softmaxNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	logits := []float32{
+		nan, 1, 2, 3, 4, 5, 6,
+		9, 1, nan, 3, 4, 5, 6,
+		9, 1, 2, 3, 4, 5, 6,
+	}
+	for _, be := range []backend.Backend{s.ref, s.dut} {
+		x, err := be.Alloc(len(logits))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums, err := be.Alloc(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [3]float32
+		err = be.Upload(x, logits)
+		if err == nil {
+			err = be.Upload(sums, got[:])
+		}
+		if err == nil {
+			err = be.SoftmaxCrossEntropy(x, []int32{0, 0, 0}, 3, 7, nil, sums)
+		}
+		if err == nil {
+			err = be.Download(got[:], sums)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[1] != 1 || got[2] != 2 {
+			t.Errorf("%s: top-1 %g top-5 %g hits, want 1 and 2", be.Name(), got[1], got[2])
+		}
+		be.Free(x)
+		be.Free(sums)
 	}
 }
 

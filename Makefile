@@ -46,6 +46,7 @@ device:
 	$(GO) test -c -ldflags "-s -w" -o .device/cudnn.test ./internal/cudnn
 	$(GO) test -c -ldflags "-s -w" -o .device/model.test ./internal/model
 	$(GO) test -c -ldflags "-s -w" -o .device/parallel.test ./internal/parallel
+	$(GO) test -c -ldflags "-s -w" -o .device/dataset.test ./internal/dataset   # loader benchmarks (gpu-matrix.sh)
 	mkdir -p .device/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz .device/fashion-mnist/
 
 clean:

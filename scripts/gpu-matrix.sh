@@ -26,18 +26,22 @@
 #   our bench, one (net, batch, precision)          ~8 s   (cap 60 s)
 #   PyTorch, one (net, batch, precision, layout)    ~12 s  (cap 75 s)
 #   Fashion-MNIST, 8 epochs (10 s of training)      ~20 s  (cap 150 s)
+#   loader benchmarks (dataset.test, all cores)     ~30 s  (cap 90 s)
 #   versions (nvidia-smi, alexnet devices, torch)   ~10 s
-# Default order "bf16 train tf32 fp32 fp16": bf16 = 4 rows x (ours + PyTorch plain +
-# channels_last) = 12 steps ~130 s; train ~20 s; tf32 and fp32 8 steps each ~80 s;
-# fp16 12 steps ~130 s. The whole matrix ~450 s (7.5 min), inside the default budget of
+# Default order "bf16 train loader tf32 fp32 fp16": bf16 = 4 rows x (ours + PyTorch plain
+# + channels_last) = 12 steps ~130 s; train ~20 s; loader ~30 s; tf32 and fp32 8 steps
+# each ~80 s; fp16 12 steps ~130 s. The whole matrix ~480 s (8 min), inside the default budget of
 # 540 s; fp16, last, is the part cut when the machine is slower. With the machine's
 # start (1-2 min) that is about 9.5 of the session's 15 minutes: one call, no second
 # full run. Call it with the tool's timeout_s=600 (the budget leaves 60 s for the
 # archive). Trims, each an environment variable:
 #   GPU_MATRIX_BUDGET=540                 seconds for the whole script (steps skipped after)
-#   GPU_MATRIX_ORDER="bf16 train tf32 fp32 fp16"   precisions (fp32 tf32 bf16 fp16) and
-#                                         "train", in run order; e.g. "bf16 train" ~150 s,
-#                                         "bf16 train tf32" ~230 s
+#   GPU_MATRIX_ORDER="bf16 train loader tf32 fp32 fp16"   precisions (fp32 tf32 bf16
+#                                         fp16), "train" and "loader", in run order; e.g.
+#                                         "bf16 train" ~150 s, "bf16 train tf32" ~230 s
+#   loader: the host CPU's loader throughput per core, JPEG folder against its pack
+#           (`alexnet pack`) and synthetic data (.device/dataset.test, make device;
+#           DATASET_TEST= another path); the table "Data loader" in matrix.md
 #   GPU_MATRIX_NETS="alexnet alexnet-owt" GPU_MATRIX_BATCHES="128 256"
 #   GPU_MATRIX_CHANNELS_LAST="bf16 fp16"  precisions PyTorch also runs in channels_last
 #                                         ("" for none, "tf32 bf16 fp16" for more)
@@ -56,7 +60,8 @@ set -uo pipefail
 
 dry=${GPU_MATRIX_DRYRUN:-0}
 bin=${ALEXNET_BIN:-.device/alexnet}
-order=${GPU_MATRIX_ORDER:-bf16 train tf32 fp32 fp16}
+order=${GPU_MATRIX_ORDER:-bf16 train loader tf32 fp32 fp16}
+dataset_test=${DATASET_TEST:-.device/dataset.test}
 nets=${GPU_MATRIX_NETS:-alexnet alexnet-owt}
 cl_precisions=${GPU_MATRIX_CHANNELS_LAST-bf16 fp16}
 train_precision=${GPU_MATRIX_TRAIN_PRECISION:-bf16}
@@ -209,6 +214,10 @@ for item in $order; do
 		printf 'fashion-%s\ttrain\tfashion-mnist\t-\t%s\t-\n' "$train_precision" "$train_precision" >>"$out/plan.tsv"
 		continue
 	fi
+	if [[ $item == loader ]]; then
+		printf 'loader\tloader\t-\t-\t-\t-\n' >>"$out/plan.tsv"
+		continue
+	fi
 	for b in $batches; do
 		for n in $nets; do
 			printf 'ours-%s-b%s-%s\tours\t%s\t%s\t%s\t-\n' "$n" "$b" "$item" "$n" "$b" "$item" >>"$out/plan.tsv"
@@ -264,6 +273,17 @@ while IFS=$'\t' read -r name kind net b prec variant; do
 			continue
 		fi
 		step "$name" "$cap_train" "$bin" train "${train_args[@]}" --precision "$prec" --out "$out/$name"
+		;;
+	loader)
+		if [[ ! -x $dataset_test ]]; then
+			echo "no $dataset_test (make device builds it)" >"$out/$name.err"
+			printf '%s\tfailed\tno-binary\t0\t0\n' "$name" >>"$out/steps.tsv"
+			continue
+		fi
+		# 10 batches of 128 of each: JPEGs (500x375 q90, resize 256, random 224 crop,
+		# flip, lighting), the same JPEGs packed, and synthetic 224x224 input.
+		step "$name" 90 "$dataset_test" -test.run '^$' -test.bench 'LoaderImageNetJPEG|LoaderPacked|LoaderSynthetic' \
+			-test.benchtime 10x
 		;;
 	esac
 done <"$out/plan.tsv"

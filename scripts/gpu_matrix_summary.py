@@ -6,7 +6,7 @@
 Standard library only (runs under any python3, with or without PyTorch). WORKDIR holds:
 
   plan.tsv    every planned step, in run order: name kind net batch precision variant
-              (kind: ours, torch, train; variant: plain or cl for torch, '-' otherwise)
+              (kind: ours, torch, train, loader; variant: plain or cl for torch, '-' otherwise)
   steps.tsv   one line per step that was started or skipped:
               name state rc seconds limit  (state: ok, failed, timeout, skipped; rc a
               number, or a word such as no-torch)
@@ -279,6 +279,22 @@ def main():
                 t["last_val_top1"] = float(e[3])
         trains.append(t)
 
+    # The loader benchmarks: Go benchmark lines such as
+    # "BenchmarkLoaderPacked-16  10  3055 images/cpu-s  6043 images/s  3022 images/s/core ...".
+    loaders = []
+    for s in steps:
+        if s["kind"] != "loader":
+            continue
+        text = read_text(os.path.join(work, s["name"] + ".out"))
+        for m in re.finditer(r"^Benchmark(\S+?)-(\d+)\s+\d+\s+(.*)$", text, re.M):
+            vals = {unit: float(v) for v, unit in re.findall(r"([\d.]+) (\S+)", m.group(3))}
+            loaders.append({"bench": m.group(1), "procs": int(m.group(2)),
+                            "images_per_cpu_s": vals.get("images/cpu-s"),
+                            "images_per_s": vals.get("images/s"),
+                            "images_per_s_per_core": vals.get("images/s/core")})
+        if not loaders:
+            loaders.append({"bench": s["name"], "status": state_text(s["status"]) if s["status"] else "not reached"})
+
     # Versions.
     smi = read_text(os.path.join(work, "nvidia-smi.out")).strip()
     dev = read_text(os.path.join(work, "alexnet-devices.out")).strip()
@@ -328,6 +344,21 @@ def main():
                 extra = " (last epoch %s: val top-1 %.2f%%)" % (t["last_epoch"], t["last_val_top1"]) if "last_epoch" in t else ""
                 md.append("| %s | %s | %s%s | — | — | — | — | — |" % (t["name"], t["precision"], t["status"], extra))
         md.append("")
+    if loaders:
+        md.append("| Data loader (host CPU) | cores | images/s | images/s per core | images per CPU-second |")
+        md.append("|---|---:|---:|---:|---:|")
+        for r in loaders:
+            if "status" in r:
+                md.append("| %s | %s | — | — | — |" % (r["bench"], r["status"]))
+                continue
+            f = lambda v: "%.0f" % v if isinstance(v, float) else "?"
+            md.append("| %s | %d | %s | %s | %s |" % (r["bench"], r["procs"], f(r["images_per_s"]),
+                                                     f(r["images_per_s_per_core"]), f(r["images_per_cpu_s"])))
+        md.append("")
+        md.append("LoaderImageNetJPEG: 256 photo-like 500x375 q90 JPEGs, resize 256, random 224 crop, flip, "
+                  "lighting, normalise, batches of 128; LoaderPacked: the same images after `alexnet pack`; "
+                  "LoaderSynthetic: random 224x224 images resized to 256 then the same augmentation.")
+        md.append("")
     bad = [s for s in steps if s["status"] is not None and s["status"]["state"] in ("failed", "timeout")]
     if bad:
         md.append("Failed or timed out (last lines of stderr):")
@@ -347,7 +378,7 @@ def main():
         f.write("\n".join(md))
     with open(os.path.join(dest, "matrix.json"), "w") as f:
         json.dump({"meta": meta, "nvidia_smi": smi, "torch": tv_, "alexnet_devices": dev,
-                   "rows": jrows, "training": trains,
+                   "rows": jrows, "training": trains, "loader": loaders,
                    "steps": [{"name": s["name"], "kind": s["kind"], "net": s["net"], "batch": s["batch"],
                               "precision": s["precision"], "variant": s["variant"],
                               "status": s["status"] or {"state": "not reached"},

@@ -5,7 +5,7 @@
 //
 //	{"kind":"epoch","time":"2024-05-01T12:00:00Z","epoch":3,"step":1200,"lr":0.01,"loss":2.31,
 //	 "top1":0.512,"top5":0.771,"val_loss":2.05,"val_top1":0.55,"val_top5":0.8,
-//	 "images_per_sec":1234.5,"seconds":97.2,"skipped":0}
+//	 "images_per_sec":1234.5,"seconds":97.2,"data_wait":1.3,"skipped":0}
 //
 // Accuracies are fractions in [0, 1]. Epochs count from 1 (the epoch a step line belongs
 // to, or the epoch an epoch line closes); Step is the number of optimizer steps done.
@@ -51,7 +51,11 @@ type Record struct {
 
 	ImagesPerSec float64
 	Seconds      float64 // wall time of the window (step) or of the epoch including validation (epoch)
-	Skipped      int     // batches skipped (undecodable images, non-finite loss) in the window
+	// DataWait is how long training waited for the loader in the window, in
+	// seconds (epoch lines; a large share of Seconds means a loader-bound run).
+	// NaN when not measured: older logs, step lines.
+	DataWait float64
+	Skipped  int // batches skipped (undecodable images, non-finite loss) in the window
 }
 
 // Writer appends records to a log. It is safe for concurrent use.
@@ -188,6 +192,9 @@ func appendRecord(b []byte, r *Record) []byte {
 	}
 	num("images_per_sec", r.ImagesPerSec)
 	num("seconds", r.Seconds)
+	if r.Kind == KindEpoch {
+		num("data_wait", r.DataWait)
+	}
 	b = append(b, `,"skipped":`...)
 	b = strconv.AppendInt(b, int64(r.Skipped), 10)
 	return append(b, '}', '\n')
@@ -209,6 +216,7 @@ type line struct {
 	ValTop5      json.RawMessage `json:"val_top5"`
 	ImagesPerSec json.RawMessage `json:"images_per_sec"`
 	Seconds      json.RawMessage `json:"seconds"`
+	DataWait     json.RawMessage `json:"data_wait"`
 	Skipped      int             `json:"skipped"`
 }
 
@@ -245,7 +253,8 @@ func Read(r io.Reader) (recs []Record, bad int, err error) {
 		rec := Record{
 			Kind: l.Kind, Time: l.Time, Epoch: *l.Epoch, Step: *l.Step,
 			LR: number(l.LR, &ok), Loss: number(l.Loss, &ok), Top1: number(l.Top1, &ok), Top5: number(l.Top5, &ok),
-			ImagesPerSec: number(l.ImagesPerSec, &ok), Seconds: number(l.Seconds, &ok), Skipped: l.Skipped,
+			ImagesPerSec: number(l.ImagesPerSec, &ok), Seconds: number(l.Seconds, &ok), DataWait: number(l.DataWait, &ok),
+			Skipped: l.Skipped,
 		}
 		if len(l.ValLoss) > 0 || len(l.ValTop1) > 0 || len(l.ValTop5) > 0 {
 			rec.HasVal = true

@@ -18,12 +18,12 @@ var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func records() []Record {
 	return []Record{
-		{Kind: KindStep, Time: t0, Epoch: 1, Step: 50, LR: 0.01, Loss: 6.9, Top1: 0.001, Top5: 0.005, ImagesPerSec: 1234.5, Seconds: 5.2},
-		{Kind: KindStep, Time: t0.Add(time.Second), Epoch: 1, Step: 100, LR: 0.01, Loss: 6.5, Top1: 0.01, Top5: 0.04, ImagesPerSec: 1300, Seconds: 4.9, Skipped: 2},
+		{Kind: KindStep, Time: t0, Epoch: 1, Step: 50, LR: 0.01, Loss: 6.9, Top1: 0.001, Top5: 0.005, ImagesPerSec: 1234.5, Seconds: 5.2, DataWait: math.NaN()},
+		{Kind: KindStep, Time: t0.Add(time.Second), Epoch: 1, Step: 100, LR: 0.01, Loss: 6.5, Top1: 0.01, Top5: 0.04, ImagesPerSec: 1300, Seconds: 4.9, DataWait: math.NaN(), Skipped: 2},
 		{Kind: KindEpoch, Time: t0.Add(2 * time.Second), Epoch: 1, Step: 100, LR: 0.01, Loss: 6.7, Top1: 0.005, Top5: 0.02,
-			HasVal: true, ValLoss: 6.4, ValTop1: 0.02, ValTop5: 0.07, ImagesPerSec: 1250, Seconds: 11.3, Skipped: 2},
-		{Kind: KindStep, Time: t0.Add(3 * time.Second), Epoch: 2, Step: 150, LR: 0.01, Loss: math.NaN(), Top1: 0, Top5: 0, ImagesPerSec: 1200, Seconds: 5},
-		{Kind: KindEpoch, Time: t0.Add(4 * time.Second), Epoch: 2, Step: 200, LR: 0.001, Loss: math.Inf(1), Top1: 0.2, Top5: 0.4, ImagesPerSec: 1250, Seconds: 10},
+			HasVal: true, ValLoss: 6.4, ValTop1: 0.02, ValTop5: 0.07, ImagesPerSec: 1250, Seconds: 11.3, DataWait: 1.5, Skipped: 2},
+		{Kind: KindStep, Time: t0.Add(3 * time.Second), Epoch: 2, Step: 150, LR: 0.01, Loss: math.NaN(), Top1: 0, Top5: 0, ImagesPerSec: 1200, Seconds: 5, DataWait: math.NaN()},
+		{Kind: KindEpoch, Time: t0.Add(4 * time.Second), Epoch: 2, Step: 200, LR: 0.001, Loss: math.Inf(1), Top1: 0.2, Top5: 0.4, ImagesPerSec: 1250, Seconds: 10, DataWait: 0},
 	}
 }
 

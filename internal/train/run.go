@@ -201,6 +201,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return ""
 	}
 	runSeed := uint64(c.Train.Seed)
+	waitHinted := false
 	for epoch := st.Epoch; epoch < c.Train.Epochs; epoch++ {
 		epochStart := time.Now()
 		var tally Tally
@@ -340,7 +341,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		rec := metrics.Record{Kind: metrics.KindEpoch, Epoch: st.Epoch, Step: st.Step, LR: lr,
 			Loss: tally.Loss(), Top1: tally.Top1Acc(), Top5: tally.Top5Acc(), HasVal: true,
 			ValLoss: val.Loss(), ValTop1: val.Top1Acc(), ValTop5: val.Top5Acc(),
-			ImagesPerSec: ips, Seconds: time.Since(epochStart).Seconds(), Skipped: len(stats.Skipped) + val.Skipped}
+			ImagesPerSec: ips, Seconds: time.Since(epochStart).Seconds(), DataWait: stats.Wait.Seconds(),
+			Skipped: len(stats.Skipped) + val.Skipped}
 		if err := log.Write(rec); err != nil {
 			return res, err
 		}
@@ -356,12 +358,35 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if n := len(stats.Skipped) + val.Skipped; n > 0 {
 			skipped = fmt.Sprintf("  (%d unreadable images skipped)", n)
 		}
-		fmt.Fprintf(o.Log, "epoch %d/%d  loss %.4f  top1 %.2f%%  val loss %.4f  top1 %.2f%%  top5 %.2f%%  lr %.3g  %.0f img/s  %s%s\n",
+		fmt.Fprintf(o.Log, "epoch %d/%d  loss %.4f  top1 %.2f%%  val loss %.4f  top1 %.2f%%  top5 %.2f%%  lr %.3g  %.0f img/s  %s%s%s\n",
 			st.Epoch, c.Train.Epochs, tally.Loss(), 100*tally.Top1Acc(), val.Loss(), 100*val.Top1Acc(), 100*val.Top5Acc(),
-			lr, ips, time.Since(epochStart).Round(time.Second), skipped)
+			lr, ips, time.Since(epochStart).Round(time.Second), skipped, waitNote(stats.Wait.Seconds(), trainSecs, c, !waitHinted))
+		waitHinted = waitHinted || stats.Wait.Seconds() >= loaderBoundShare*trainSecs
 		res.Val = val
 	}
 	res.Epochs, res.Steps, res.Best, res.BestEpoch = st.Epoch, st.Step, st.Best, st.BestEpoch
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// loaderBoundShare is the share of an epoch spent waiting for data above which
+// the epoch line says the run is loader-bound.
+const loaderBoundShare = 0.1
+
+// waitNote tells, on an epoch line, that training waited for the loader for a
+// large share of the epoch, and the first time what to do about it.
+func waitNote(wait, secs float64, c *config.Config, hint bool) string {
+	if secs <= 0 || wait < loaderBoundShare*secs {
+		return ""
+	}
+	note := fmt.Sprintf("  (waited for data %.0f%% of the time)", 100*wait/secs)
+	if !hint {
+		return note
+	}
+	switch c.Data.Format {
+	case "imagefolder":
+		return note + "; the loader is the bottleneck: pack the data once (alexnet pack) or raise data.workers (now " + fmt.Sprint(c.Data.Workers) + ")"
+	default:
+		return note + "; the loader is the bottleneck: raise data.workers (now " + fmt.Sprint(c.Data.Workers) + ")"
+	}
 }

@@ -215,10 +215,11 @@ func Bench(o BenchOptions, out io.Writer) error {
 	r.InferImagesPerSec = float64(batch) / r.InferMS * 1000
 	r.TrainMedianIPS = float64(batch) / r.TrainStepMedianMS * 1000
 	r.InferMedianIPS = float64(batch) / r.InferMedianMS * 1000
-	r.LoaderImagesPerSec, r.LoaderNote = loaderThroughput(c, o.LoaderBatches)
+	var decodes bool
+	r.LoaderImagesPerSec, decodes, r.LoaderNote = loaderThroughput(c, o.LoaderBatches)
 	if r.LoaderImagesPerSec > 0 {
 		r.JPEGDecoder = dataset.JPEGDecoder()
-		if c.Data.Format == "packed" {
+		if !decodes {
 			r.JPEGDecoder = "none: packed pixels"
 		}
 	}
@@ -316,25 +317,31 @@ func openBackend(flag, fromConfig string, o backend.Options) (backend.Backend, e
 }
 
 // loaderThroughput times the config's training loader alone (decoding and the
-// training transform) over a number of batches.
-func loaderThroughput(c *config.Config, batches int) (float64, string) {
+// training transform) over a number of batches; decodes is false for a pack
+// of raw pixels.
+func loaderThroughput(c *config.Config, batches int) (ips float64, decodes bool, note string) {
 	if batches <= 0 {
-		return 0, ""
+		return 0, false, ""
 	}
 	src, err := train.OpenSource(c, c.Data.Train)
 	if err != nil {
-		return 0, err.Error()
+		return 0, false, err.Error()
+	}
+	decodes = true
+	if p, ok := src.(*dataset.Packed); ok {
+		defer p.Close()
+		decodes = p.Info().Encoding != dataset.PackRaw
 	}
 	tf, _ := train.Transforms(c)
 	l, err := train.NewLoader(c, src, tf, true, false)
 	if err != nil {
-		return 0, err.Error()
+		return 0, decodes, err.Error()
 	}
-	ips, _, err := dataset.Throughput(context.Background(), l, batches)
+	ips, _, err = dataset.Throughput(context.Background(), l, batches)
 	if err != nil {
-		return 0, err.Error()
+		return 0, decodes, err.Error()
 	}
-	return ips, ""
+	return ips, decodes, ""
 }
 
 // rate prints three significant digits for slow backends, whole numbers otherwise.

@@ -24,7 +24,10 @@ type PackOptions struct {
 	Size    int    // shorter side; used only when SizeSet, else the config's data.resize
 	SizeSet bool
 	Square  bool
-	Splits  []string // default: the config's train and validation splits
+	// Encoding of the records: raw (default) or jpeg at Quality (0: 90).
+	Encoding string
+	Quality  int
+	Splits   []string // default: the config's train and validation splits
 	Workers int
 	Strict  bool
 	// Progress is how the per-split progress shows (tests turn it off).
@@ -58,6 +61,18 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 	if o.Square && size == 0 {
 		return usage(errors.New("pack: --square needs a size (--size, or data.resize in the config)"))
 	}
+	switch o.Encoding {
+	case "", dataset.PackRaw:
+		if o.Quality != 0 {
+			return usage(errors.New("pack: --quality is for --encoding jpeg"))
+		}
+	case dataset.PackJPEG:
+		if o.Quality < 0 || o.Quality > 100 {
+			return usage(fmt.Errorf("pack: --quality %d: want 1 to 100", o.Quality))
+		}
+	default:
+		return usage(fmt.Errorf("pack: --encoding %q: want raw or jpeg", o.Encoding))
+	}
 	splits, explicit := o.Splits, len(o.Splits) > 0
 	if !explicit {
 		splits = []string{c.Data.Train, c.Data.Val}
@@ -88,6 +103,7 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 		bar := progress.New(errOut, src.Len(), "pack "+split, progress.Options{Mode: o.Progress, Unit: "image"})
 		start := time.Now()
 		st, err := dataset.Pack(ctx, src, path, dataset.PackOptions{Size: size, Square: o.Square, Workers: o.Workers,
+			Encoding: o.Encoding, Quality: o.Quality,
 			Strict: o.Strict, Info: dataset.PackInfo{Source: source, Created: start.UTC().Format(time.RFC3339)},
 			Progress: func(done int) {
 				bar.Update(done, progress.Stats{Loss: progress.Absent, Top1: progress.Absent,

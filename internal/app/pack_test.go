@@ -50,6 +50,25 @@ func TestPackThenTrainIsTheSame(t *testing.T) {
 	}
 }
 
+// A JPEG pack trains too (lossy: not the same weights), and says so in its description.
+func TestPackJPEGTrains(t *testing.T) {
+	be := backends(t)
+	dir, cfg := setup(t)
+	packDir := filepath.Join(dir, "packs")
+	var out, log bytes.Buffer
+	if err := Pack(PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Encoding: "jpeg", Quality: 95, Progress: progress.Off}, &out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	o := TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1", "data.format=packed", "data.root=" + packDir}},
+		OutDir: filepath.Join(dir, "run"), Backend: be[len(be)-1], Threads: 2}
+	if err := Train(o, &out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(out.String(), "done: 1 epochs") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
 func TestPackErrors(t *testing.T) {
 	dir, cfg := setup(t)
 	var out, log bytes.Buffer
@@ -65,6 +84,9 @@ func TestPackErrors(t *testing.T) {
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Square: true}, ExitUsage, "--square needs a size"},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Size: -1, SizeSet: true}, ExitUsage, "must not be negative"},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Splits: []string{"holdout"}}, ExitUsage, "holdout"},
+		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Encoding: "png"}, ExitUsage, `--encoding "png"`},
+		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Quality: 80}, ExitUsage, "--quality is for --encoding jpeg"},
+		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Encoding: "jpeg", Quality: 101}, ExitUsage, "want 1 to 100"},
 	} {
 		err := Pack(c.o, &out, &log)
 		if Code(err) != c.code || err == nil || !strings.Contains(err.Error(), c.msg) {

@@ -229,9 +229,11 @@ func BenchmarkLoaderImageNetJPEG(b *testing.B) {
 }
 
 // BenchmarkLoaderImageNetJPEG's images packed first (`alexnet pack`,
-// shorter side 256): the loader reads pixels from the mapped pack, checks
-// their checksum, crops, flips, adds lighting and normalises; no decoding, no
-// resizing. The batches are the same as from the JPEG folder.
+// shorter side 256). Raw: the loader reads pixels from the mapped pack,
+// checks their checksum, crops, flips, adds lighting and normalises; no
+// decoding, no resizing; the batches are the same as from the JPEG folder.
+// JPEG: the 256-pixel images re-encoded, decoded at every load.
+// Sub-benchmarks: raw pixels, and JPEG records (quality 90).
 func BenchmarkLoaderPacked(b *testing.B) {
 	root := b.TempDir()
 	imageNetLike(b, root, 256, 500, 375)
@@ -239,21 +241,27 @@ func BenchmarkLoaderPacked(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := PackPath(root, "train")
-	if _, err := Pack(context.Background(), folder, path, PackOptions{Size: 256}); err != nil {
-		b.Fatal(err)
+	for _, enc := range []string{PackRaw, PackJPEG} {
+		b.Run(enc, func(b *testing.B) {
+			path := filepath.Join(root, enc+".pack")
+			st, err := Pack(context.Background(), folder, path, PackOptions{Size: 256, Encoding: enc})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("%s pack: %d KB per image", enc, st.Bytes/int64(st.Images)/1024)
+			src, err := OpenPacked(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer src.Close()
+			tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
+			l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchLoader(b, l)
+		})
 	}
-	src, err := OpenPacked(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer src.Close()
-	tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
-	l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchLoader(b, l)
 }
 
 // `alexnet bench`'s synthetic data with the ImageNet configs: random 224x224

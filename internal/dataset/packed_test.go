@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -228,4 +230,54 @@ func TestOpenPacked(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	s.(*Packed).Close()
+}
+
+// JPEG records: about the same pixels (lossy), a fraction of the bytes, the
+// quality in the description; gray stays gray.
+func TestPackJPEG(t *testing.T) {
+	root := t.TempDir()
+	const n = 6
+	for i := range n {
+		dir := mkdir(t, root, "train", fmt.Sprintf("c%d", i%2))
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("%d.jpg", i)), jpegBytes(t, photoLike(120, 90, uint64(i)), 95))
+	}
+	src, err := OpenFolder(root, "train", FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, rs := packSource(t, src, PackOptions{Size: 64})
+	jp, js := packSource(t, src, PackOptions{Size: 64, Encoding: PackJPEG})
+	if info := jp.Info(); info.Encoding != PackJPEG || info.Quality != DefaultPackQuality || raw.Info().Encoding != PackRaw {
+		t.Errorf("descriptions %+v / %+v", info, raw.Info())
+	}
+	if js.Bytes*3 > rs.Bytes {
+		t.Errorf("JPEG pack %d bytes, raw %d: not much smaller", js.Bytes, rs.Bytes)
+	}
+	for i := range n {
+		a, la, err1 := raw.Load(i)
+		b, lb, err2 := jp.Load(i)
+		if err1 != nil || err2 != nil || la != lb || a.W != b.W || a.H != b.H || b.C != 3 {
+			t.Fatalf("image %d: %v %v, labels %d %d, %dx%d vs %dx%dx%d", i, err1, err2, la, lb, a.W, a.H, b.W, b.H, b.C)
+		}
+		// Peak signal-to-noise ratio of the JPEG record against the raw one.
+		var se float64
+		for k := range a.Pix {
+			d := float64(a.Pix[k]) - float64(b.Pix[k])
+			se += d * d
+		}
+		if psnr := 10 * math.Log10(255*255/(se/float64(len(a.Pix)))); psnr < 30 {
+			t.Errorf("image %d: PSNR %.1f dB", i, psnr)
+		}
+	}
+	gray, _ := NewSynthetic(3, 1, 16, 16, 2, 1)
+	g, _ := packSource(t, gray, PackOptions{Encoding: PackJPEG, Quality: 100})
+	if m, _, err := g.Load(1); err != nil || m.C != 1 || g.Info().Quality != 100 {
+		t.Errorf("gray: %v, %d channels, quality %d", err, m.C, g.Info().Quality)
+	}
+	if _, err := Pack(context.Background(), gray, filepath.Join(t.TempDir(), "q.pack"), PackOptions{Encoding: PackJPEG, Quality: 101}); err == nil {
+		t.Error("quality 101 accepted")
+	}
+	if _, err := Pack(context.Background(), gray, filepath.Join(t.TempDir(), "q.pack"), PackOptions{Encoding: "png"}); err == nil {
+		t.Error("encoding png accepted")
+	}
 }

@@ -28,8 +28,8 @@ type PackOptions struct {
 	Encoding string
 	Quality  int
 	Splits   []string // default: the config's train and validation splits
-	Workers int
-	Strict  bool
+	Workers  int
+	Strict   bool
 	// Progress is how the per-split progress shows (tests turn it off).
 	Progress progress.Mode
 }

@@ -12,6 +12,7 @@
 //	OpenIDX(root, "train", nil)                 // MNIST / Fashion-MNIST, .gz or raw
 //	OpenCIFAR10(root, "test", nil)              // data_batch_*.bin, test_batch.bin
 //	NewSynthetic(n, c, h, w, classes, seed)     // random images, for benchmarks
+//	OpenPacked(PackPath(root, "train"))         // a pack made by Pack (`alexnet pack`)
 //
 // Folder follows torchvision's ImageFolder: classes are the sorted folder
 // names, so label i here is label i there. Display names come from a labels
@@ -19,6 +20,12 @@
 // Fashion-MNIST when the path contains "fashion", else "0".."9"; pass names
 // to override. Decoding refuses an image over MaxPixels from its header, and
 // every error names the file.
+//
+// A pack is a Source stored already resized, in one memory-mapped file: raw
+// pixels (no decoding or resizing at load; batches equal the original
+// source's bit for bit) or JPEGs of the resized images (smaller, lossy).
+// Pack writes one from any Source, keeping failed images as failed records
+// so indices, and so shuffles, do not move.
 //
 // # Transform
 //

@@ -449,3 +449,38 @@ func TestFP16InterruptKeepsLossScale(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A NaN weight stops training on every backend. On the cpu backend the loss
+// stays finite (oneDNN's ReLU turns NaN into 0, so the layer just goes dead):
+// the weights are checked too, every 10 steps.
+func TestNaNWeightStops(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be, func(t *testing.T) {
+			dir, cfg := setup(t)
+			var out, log bytes.Buffer
+			first := filepath.Join(dir, "first")
+			if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: first, Backend: be, Threads: 2}, &out, &log); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(first, "last.ckpt")
+			ck, err := checkpoint.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, ok := ck.Weight("conv1.weight")
+			if !ok {
+				t.Fatal("no conv1.weight")
+			}
+			w.Data[0] = float32(math.NaN())
+			if err := checkpoint.Save(path, ck); err != nil {
+				t.Fatal(err)
+			}
+			err = Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2"}}, Resume: path, Backend: be, Threads: 2}, &out, &log)
+			var nf *train.NonFiniteError
+			if !errors.As(err, &nf) || nf.Step > ck.State.Step+10 {
+				t.Fatalf("resumed from a NaN weight: %v", err)
+			}
+			t.Logf("%s: %v", be, err)
+		})
+	}
+}

@@ -449,11 +449,22 @@ func (m *Network) SetLossScale(s float64) {
 
 // GradsFinite reports whether every parameter gradient is finite (no fp16 overflow).
 func (m *Network) GradsFinite() (bool, error) {
-	gs := make([]backend.Buffer, len(m.Params))
+	return m.allFinite(func(p *Param) backend.Buffer { return p.G })
+}
+
+// ParamsFinite reports whether every weight and bias is finite. The loss alone
+// does not tell: oneDNN's ReLU and max pooling turn a NaN into a number, so on
+// the cpu backend a NaN weight can leave the loss finite while its layer is dead.
+func (m *Network) ParamsFinite() (bool, error) {
+	return m.allFinite(func(p *Param) backend.Buffer { return p.W })
+}
+
+func (m *Network) allFinite(pick func(p *Param) backend.Buffer) (bool, error) {
+	bs := make([]backend.Buffer, len(m.Params))
 	for i, p := range m.Params {
-		gs[i] = p.G
+		bs[i] = pick(p)
 	}
-	return m.B.AllFinite(gs)
+	return m.B.AllFinite(bs)
 }
 
 // Step applies SGD in the paper's form to every parameter, with its layer's
@@ -558,6 +569,7 @@ type Net interface {
 	Step(lr, momentum, decay float64) error
 	SetLossScale(s float64)
 	GradsFinite() (bool, error)
+	ParamsFinite() (bool, error)
 	Init(seed uint64) error
 	Weights() ([]safetensors.Tensor, error)
 	Momentum() ([]safetensors.Tensor, error)

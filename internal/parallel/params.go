@@ -128,14 +128,24 @@ func (m *Towers) SetLossScale(s float64) { m.lossScale = s }
 
 // GradsFinite reports whether every gradient on both towers is finite.
 func (m *Towers) GradsFinite() (bool, error) {
+	return m.allFinite(func(p *param) backend.Buffer { return p.G })
+}
+
+// ParamsFinite reports whether every weight and bias on both towers is finite
+// (see model.Network.ParamsFinite).
+func (m *Towers) ParamsFinite() (bool, error) {
+	return m.allFinite(func(p *param) backend.Buffer { return p.W })
+}
+
+func (m *Towers) allFinite(pick func(p *param) backend.Buffer) (bool, error) {
 	var ok [2]bool
 	err := m.both(func(tw *tower) error {
-		gs := make([]backend.Buffer, len(tw.params))
+		bs := make([]backend.Buffer, len(tw.params))
 		for i, p := range tw.params {
-			gs[i] = p.G
+			bs[i] = pick(p)
 		}
 		var err error
-		ok[tw.t], err = tw.b.AllFinite(gs)
+		ok[tw.t], err = tw.b.AllFinite(bs)
 		return err
 	})
 	return ok[0] && ok[1], err

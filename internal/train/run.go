@@ -64,10 +64,16 @@ type NonFiniteError struct {
 	Loss float64
 	LR   float64
 	Last string // the last good checkpoint, if any
+	// Weights: the loss was finite but a weight was not (a backend hid the NaN).
+	Weights bool
 }
 
 func (e *NonFiniteError) Error() string {
-	msg := fmt.Sprintf("loss became %v by step %d: the learning rate (%g) is probably too high for this network and batch; lower train.lr", e.Loss, e.Step, e.LR)
+	what := fmt.Sprintf("loss became %v", e.Loss)
+	if e.Weights {
+		what = fmt.Sprintf("weights became NaN or infinite (the loss, %.4g, still looked finite)", e.Loss)
+	}
+	msg := fmt.Sprintf("%s by step %d: the learning rate (%g) is probably too high for this network and batch; lower train.lr", what, e.Step, e.LR)
 	if e.Last != "" {
 		msg += "; the last good checkpoint is " + e.Last
 	}
@@ -217,8 +223,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if err != nil {
 				return err
 			}
-			if l := sc.MeanLoss(); math.IsNaN(l) || math.IsInf(l, 0) {
+			l := sc.MeanLoss()
+			if math.IsNaN(l) || math.IsInf(l, 0) {
 				stepErr = &NonFiniteError{Step: st.Step, Loss: l, LR: lr, Last: lastGood()}
+			} else if ok, err := net.ParamsFinite(); err != nil {
+				return err
+			} else if !ok {
+				stepErr = &NonFiniteError{Step: st.Step, Loss: l, LR: lr, Last: lastGood(), Weights: true}
 			}
 			tally.AddScores(sc)
 			return nil
@@ -275,7 +286,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				o.OnStep(st.Step)
 			}
 			// The scores come back from the device every scoreEvery steps (one
-			// round trip), not every step: the loss is checked for NaN then.
+			// round trip), not every step: the loss and the weights are checked
+			// for NaN then.
 			if st.Step%scoreEvery == 0 || int64(done) >= stepsPerEpoch {
 				if err := takeScores(); err != nil {
 					return err

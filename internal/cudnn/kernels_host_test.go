@@ -1,0 +1,368 @@
+package cudnn
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/lowp"
+	"alexnet/internal/ref"
+)
+
+// cudaShim turns kernelSource into host C++: a block's threads are POSIX threads
+// that meet at a barrier in __syncthreads, __shared__ arrays are statics (blocks run
+// one after another, so one copy serves each block in turn), blockIdx changes only
+// between blocks. A kernel must leave a block with all its threads, as on a GPU. The kernels' own text then runs on a machine without a
+// GPU: their arithmetic, indexing and reductions, not the launch code or the PTX
+// (TestKernelsCompile checks that).
+const cudaShim = `
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <pthread.h>
+#include <thread>
+#include <vector>
+using std::isnan;
+struct ax_dim3 { unsigned x, y, z; };
+static thread_local ax_dim3 threadIdx;
+static ax_dim3 blockIdx, blockDim, gridDim;
+static pthread_barrier_t ax_bar;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+static inline void __syncthreads() { pthread_barrier_wait(&ax_bar); }
+static inline unsigned __float_as_uint(float x) { unsigned u; memcpy(&u, &x, 4); return u; }
+static inline float __uint_as_float(unsigned u) { float x; memcpy(&x, &u, 4); return x; }
+`
+
+// hostMain runs each kernel on inputs from stdin and writes the outputs, in the
+// order TestKernelsOnHost reads them. Launch shapes are small and odd on purpose,
+// so the grid-stride loops go round more than once.
+const hostMain = `
+// One thread per CUDA thread for the whole launch, walking the blocks in step:
+// thread 0 sets blockIdx between two barriers, so nobody reads it while it changes.
+template <class F> static void ax_launch(unsigned gx, unsigned gy, unsigned bx, F f) {
+	gridDim = {gx, gy, 1};
+	blockDim = {bx, 1, 1};
+	static pthread_barrier_t outer;
+	pthread_barrier_init(&ax_bar, nullptr, bx);
+	pthread_barrier_init(&outer, nullptr, bx);
+	std::vector<std::thread> ts;
+	for (unsigned t = 0; t < bx; t++)
+		ts.emplace_back([=, &f] {
+			threadIdx = {t, 0, 0};
+			for (unsigned y = 0; y < gy; y++)
+				for (unsigned x = 0; x < gx; x++) {
+					if (t == 0) blockIdx = {x, y, 0};
+					pthread_barrier_wait(&outer);
+					f();
+					pthread_barrier_wait(&outer);
+				}
+		});
+	for (auto &t : ts) t.join();
+	pthread_barrier_destroy(&outer);
+	pthread_barrier_destroy(&ax_bar);
+}
+template <class T> static std::vector<T> readv(size_t n) {
+	std::vector<T> v(n);
+	if (n && fread(v.data(), sizeof(T), n, stdin) != n) exit(5);
+	return v;
+}
+template <class T> static T read1() { return readv<T>(1)[0]; }
+template <class T> static void writev(const std::vector<T> &v) { fwrite(v.data(), sizeof(T), v.size(), stdout); }
+
+int main() {
+	// sgd_multi: k tensors, two steps.
+	int k = read1<int>();
+	float momentum = read1<float>(), gscale = read1<float>();
+	SGDBatch b;
+	memset(&b, 0, sizeof b);
+	std::vector<std::vector<float>> ws(k), gs(k), vs(k);
+	long long most = 0;
+	for (int i = 0; i < k; i++) {
+		long long n = read1<long long>();
+		ws[i] = readv<float>(n);
+		gs[i] = readv<float>(n);
+		vs[i] = readv<float>(n);
+		b.t[i] = {ws[i].data(), gs[i].data(), vs[i].data(), n, read1<float>(), read1<float>()};
+		if (n > most) most = n;
+	}
+	for (int step = 0; step < 2; step++) ax_launch(3, k, 7, [&] { sgd_multi(b, momentum, gscale); });
+	for (int i = 0; i < k; i++) { writev(ws[i]); writev(vs[i]); }
+
+	// softmax_xent then xent_sums, with and without dlogits.
+	int n = read1<int>(), c = read1<int>();
+	std::vector<float> logits = readv<float>((size_t)n * c);
+	std::vector<int> labels = readv<int>(n);
+	std::vector<float> dl((size_t)n * c, 7.0f), sums = {1.5f, 2.0f, 3.0f};
+	std::vector<double> losses(n);
+	std::vector<int> higher(n);
+	for (int pass = 0; pass < 2; pass++) {
+		ax_launch(n, 1, XENT_THREADS, [&] { softmax_xent(logits.data(), labels.data(), dl.data(), losses.data(), higher.data(), n, c, pass == 0); });
+		ax_launch(1, 1, XENT_THREADS, [&] { xent_sums(losses.data(), higher.data(), n, sums.data()); });
+	}
+	writev(dl);
+	writev(sums);
+
+	// nonfinite over each of m arrays; scale of the first.
+	int m = read1<int>();
+	for (int i = 0; i < m; i++) {
+		long long len = read1<long long>();
+		std::vector<float> x = readv<float>(len);
+		int flag = 0;
+		ax_launch(2, 1, 5, [&] { nonfinite(x.data(), len, &flag); });
+		fwrite(&flag, 4, 1, stdout);
+		float s = read1<float>();
+		ax_launch(2, 1, 5, [&] { scale(x.data(), s, len); });
+		writev(x);
+	}
+
+	// from16_bias: x [N, ch, hw] in 16 bits.
+	int fmt = read1<int>(), N = read1<int>(), ch = read1<int>(), hw = read1<int>();
+	std::vector<unsigned short> x16 = readv<unsigned short>((size_t)N * ch * hw);
+	std::vector<float> bias = readv<float>(ch), y((size_t)N * ch * hw);
+	ax_launch(3, 1, 11, [&] { from16_bias(x16.data(), bias.data(), y.data(), fmt, (long long)y.size(), hw, ch); });
+	writev(y);
+	return 0;
+}
+`
+
+type hostIn struct{ bytes.Buffer }
+
+func (h *hostIn) put(vs ...any) {
+	for _, v := range vs {
+		if err := binary.Write(&h.Buffer, binary.LittleEndian, v); err != nil {
+			panic(err)
+		}
+	}
+}
+
+type hostOut struct {
+	t *testing.T
+	r *bytes.Reader
+}
+
+func (h hostOut) get(v any) {
+	h.t.Helper()
+	if err := binary.Read(h.r, binary.LittleEndian, v); err != nil {
+		h.t.Fatalf("reading the host kernels' output: %v", err)
+	}
+}
+
+// TestKernelsOnHost runs the kernels that replaced host round trips and the
+// reduced-precision path (multi-tensor SGD, softmax cross-entropy with its
+// on-device sums, the non-finite check, scale, conv output with bias in 16 bits)
+// through cudaShim on the CPU, against the reference backend and lowp.
+func TestKernelsOnHost(t *testing.T) {
+	cxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("no g++ to run the kernels on the host")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "kernels.cc")
+	// 32 threads per softmax block instead of 256: the same reductions (any power of
+	// two), an eighth of the barrier traffic, which dominates on a small machine.
+	// The sizes below still cross the block in both directions.
+	const xentDef = "#define XENT_THREADS 256"
+	if !strings.Contains(kernelSource, xentDef) {
+		t.Fatalf("kernelSource no longer has %q", xentDef)
+	}
+	text := strings.Replace(kernelSource, xentDef, "#define XENT_THREADS 32", 1)
+	if err := os.WriteFile(src, []byte(cudaShim+text+hostMain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "kernels")
+	// No contraction into fused multiply-adds: NVRTC runs with --fmad=false.
+	if out, err := exec.Command(cxx, "-std=c++17", "-O1", "-ffp-contract=off", "-pthread", "-Wall", "-Wno-unused-function",
+		"-o", exe, src).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cxx, err, out)
+	}
+	rb := ref.New(backend.Options{})
+	defer rb.Close()
+	rng := rand.New(rand.NewPCG(7, 11))
+	randf := func(n int, s float32) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = (rng.Float32()*2 - 1) * s
+		}
+		return v
+	}
+	upload := func(v []float32) backend.Buffer {
+		b, err := rb.Alloc(len(v))
+		if err == nil {
+			err = rb.Upload(b, v)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	download := func(b backend.Buffer, n int) []float32 {
+		v := make([]float32, n)
+		if err := rb.Download(v, b); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var in hostIn
+
+	// sgd_multi: three tensors, one longer than the grid, one of a single value.
+	sizes := []int{300, 1, 57}
+	const momentum, gscale = float32(0.9), float32(1.0 / 1024)
+	in.put(int32(len(sizes)), momentum, gscale)
+	var ps []backend.SGDParam
+	for i, n := range sizes {
+		w, g, v := randf(n, 1), randf(n, 1024), randf(n, 0.1)
+		lr, decay := 0.01*float32(i+1), 5e-4*float32(i)
+		in.put(int64(n), w, g, v, lr, decay)
+		ps = append(ps, backend.SGDParam{W: upload(w), G: upload(g), V: upload(v), LR: lr, Decay: decay})
+	}
+	for range 2 {
+		if err := rb.SGD(ps, momentum, gscale); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// softmax: 70 rows, more than the 32 threads of xent_sums here; 37 classes, so
+	// some threads of a row take two. Row 0's label score is NaN, row 1 has a NaN
+	// elsewhere.
+	const n, c = 70, 37
+	logits := randf(n*c, 8)
+	labels := make([]int32, n)
+	for i := range labels {
+		labels[i] = int32(rng.IntN(c))
+	}
+	logits[labels[0]] = float32(math.NaN())
+	logits[c+(int(labels[1])+1)%c] = float32(math.NaN())
+	in.put(int32(n), int32(c), logits, labels)
+	lg := upload(logits)
+	dl := upload(make([]float32, n*c))
+	sums := upload([]float32{1.5, 2, 3})
+	for pass := range 2 {
+		var d backend.Buffer
+		if pass == 0 {
+			d = dl
+		}
+		if err := rb.SoftmaxCrossEntropy(lg, labels, n, c, d, sums); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// nonfinite and scale.
+	finiteCases := [][]float32{randf(23, 1e30), append(randf(17, 1), float32(math.Inf(-1))), append(randf(9, 1), float32(math.NaN())), {math.MaxFloat32}}
+	in.put(int32(len(finiteCases)))
+	for i, x := range finiteCases {
+		in.put(int64(len(x)), x, float32(i)+0.5)
+	}
+
+	// from16_bias, bf16 then the values: N=2, ch=3, hw=5.
+	const N, ch, hw = 2, 3, 5
+	x16 := make([]uint16, N*ch*hw)
+	for i := range x16 {
+		x16[i] = lowp.FloatToBF16((rng.Float32()*2 - 1) * 100)
+	}
+	bias := randf(ch, 3)
+	in.put(int32(1), int32(N), int32(ch), int32(hw), x16, bias)
+
+	cmd := exec.Command(exe)
+	cmd.Stdin = &in.Buffer
+	raw, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	out := hostOut{t, bytes.NewReader(raw)}
+
+	for i, p := range ps {
+		w, v := make([]float32, sizes[i]), make([]float32, sizes[i])
+		out.get(w)
+		out.get(v)
+		if d, j := maxDiffBits(w, download(p.W, sizes[i])); d != 0 {
+			t.Errorf("sgd_multi tensor %d: w[%d] differs from ref", i, j)
+		}
+		if d, j := maxDiffBits(v, download(p.V, sizes[i])); d != 0 {
+			t.Errorf("sgd_multi tensor %d: v[%d] differs from ref", i, j)
+		}
+	}
+
+	gotD := make([]float32, n*c)
+	out.get(gotD)
+	var gotSums [3]float32
+	out.get(gotSums[:])
+	wantD := download(dl, n*c)
+	worst := 0.0
+	for i := range gotD {
+		if g, w := float64(gotD[i]), float64(wantD[i]); math.IsNaN(g) != math.IsNaN(w) {
+			t.Fatalf("softmax_xent dlogits[%d] = %g, ref %g", i, g, w)
+		} else if !math.IsNaN(g) {
+			worst = max(worst, math.Abs(g-w))
+		}
+	}
+	// exp and log: glibc's and Go's may differ in the last bit of a float64.
+	if worst > 1e-9 {
+		t.Errorf("softmax_xent dlogits: largest difference from ref %g", worst)
+	}
+	wantSums := download(sums, 3)
+	// The loss sum is NaN (rows 0 and 1); the hits count the other rows.
+	if gotSums[1] != wantSums[1] || gotSums[2] != wantSums[2] || !math.IsNaN(float64(gotSums[0])) || !math.IsNaN(float64(wantSums[0])) {
+		t.Errorf("xent_sums %v, ref %v", gotSums, wantSums)
+	}
+	t.Logf("softmax over %dx%d: dlogits within %g of ref; sums %v (ref %v)", n, c, worst, gotSums, wantSums)
+
+	for i, x := range finiteCases {
+		var flag int32
+		out.get(&flag)
+		want := int32(0)
+		for _, v := range x {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				want = 1
+			}
+		}
+		if flag != want {
+			t.Errorf("nonfinite case %d: flag %d, want %d", i, flag, want)
+		}
+		got := make([]float32, len(x))
+		out.get(got)
+		s := float32(i) + 0.5
+		for j := range x {
+			if w := x[j] * s; math.Float32bits(got[j]) != math.Float32bits(w) && !(w != w && got[j] != got[j]) {
+				t.Errorf("scale case %d [%d]: %g, want %g", i, j, got[j], w)
+				break
+			}
+		}
+	}
+
+	y := make([]float32, N*ch*hw)
+	out.get(y)
+	for i := range y {
+		v := lowp.BF16ToFloat(x16[i]) + bias[(i/hw)%ch]
+		if want := lowp.BF16ToFloat(lowp.FloatToBF16(v)); math.Float32bits(y[i]) != math.Float32bits(want) {
+			t.Errorf("from16_bias [%d] = %g, want %g", i, y[i], want)
+		}
+	}
+	if out.r.Len() != 0 {
+		t.Errorf("%d bytes of output left over", out.r.Len())
+	}
+}
+
+// maxDiffBits returns how many values differ bit for bit, and the first.
+func maxDiffBits(a, b []float32) (int, int) {
+	n, first := 0, -1
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			if first < 0 {
+				first = i
+			}
+			n++
+		}
+	}
+	return n, first
+}

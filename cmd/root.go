@@ -194,10 +194,12 @@ train and validation splits, memory-mapped, with a checksum per image. Training 
 pack (--set data.format=packed --set data.root=DIR) then does less per image:
 
   --encoding raw   (default) pixels: no decoding at all, about 8x fewer CPU-seconds per
-                   image than JPEGs, the same batches bit for bit; large (ImageNet at
-                   256: about 335 GB, 250 GB with --square)
+                   image than JPEGs, and at --size data.resize without --square the
+                   same batches bit for bit; large (ImageNet at 256: about 335 GB,
+                   250 GB with --square)
   --encoding jpeg  the resized images re-encoded (--quality, default 90): about 2.7x
-                   fewer CPU-seconds, lossy, a tenth of raw's size (ImageNet ~32 GB)
+                   fewer CPU-seconds, lossy, about a tenth of raw's size (25 KB an
+                   image in our benchmark: ImageNet ~32 GB)
 
 --square keeps the central square as the paper did (256x256).`,
 		Args: cobra.NoArgs,

@@ -55,8 +55,8 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 	if o.SizeSet {
 		size = o.Size
 	}
-	if size < 0 {
-		return usage(fmt.Errorf("pack: --size %d must not be negative (0 keeps the images' sizes)", size))
+	if size < 0 || size > dataset.MaxPackSize {
+		return usage(fmt.Errorf("pack: --size %d: want 0 (keep the images' sizes) to %d", size, dataset.MaxPackSize))
 	}
 	if o.Square && size == 0 {
 		return usage(errors.New("pack: --square needs a size (--size, or data.resize in the config)"))
@@ -79,6 +79,15 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return fmt.Errorf("pack: %w", err)
+	}
+	// A pack killed outright (SIGKILL, out of memory) cannot remove its
+	// temporary file; say where they are, they can be large.
+	if stale, _ := filepath.Glob(filepath.Join(o.Out, "*"+dataset.PackExt+".*.tmp")); len(stale) > 0 {
+		for _, f := range stale {
+			if fi, err := os.Stat(f); err == nil {
+				fmt.Fprintf(errOut, "pack: %s (%s) is left from an earlier pack that was killed; delete it unless a pack is running now\n", f, humanBytes(fi.Size()))
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -112,7 +121,7 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 		bar.Finish()
 		if err != nil {
 			if ctx.Err() != nil {
-				return &ExitErr{Code: ExitInterrupted, Err: fmt.Errorf("interrupted: %s not written (packs finished before it are kept); run the same command again", path)}
+				return &ExitErr{Code: ExitInterrupted, Err: fmt.Errorf("interrupted: %s not written (packs finished before it are kept); pack it with the same command and --split %s", path, split)}
 			}
 			return err
 		}
@@ -135,7 +144,12 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 		how = " --config " + o.Config.Path
 	}
 	fmt.Fprintf(out, "train from it: alexnet train%s --set data.format=packed --set data.root=%s\n", how, o.Out)
-	if size != c.Data.Resize && c.Data.Resize != 0 {
+	switch {
+	case size == c.Data.Resize || c.Data.Resize == 0:
+	case size == 0:
+		fmt.Fprintf(out, "note: the images were packed at their own sizes and data.resize is %d, so the loader still resizes each one; pack with --size %d to skip that\n",
+			c.Data.Resize, c.Data.Resize)
+	default:
 		fmt.Fprintf(out, "note: data.resize is %d and the packed images are %d on the shorter side, so the loader still resizes each one; pack with --size %d to skip that\n",
 			c.Data.Resize, size, c.Data.Resize)
 	}

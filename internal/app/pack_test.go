@@ -82,7 +82,8 @@ func TestPackErrors(t *testing.T) {
 		{PackOptions{Config: ConfigSource{Path: cfg, Sets: []string{"data.root=" + filepath.Join(dir, "nothing")}}, Out: packDir}, ExitUnavailable, "data not found"},
 		{PackOptions{Config: ConfigSource{Path: cfg, Sets: []string{"data.format=packed"}}, Out: packDir}, ExitUsage, "already reads packs"},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Square: true}, ExitUsage, "--square needs a size"},
-		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Size: -1, SizeSet: true}, ExitUsage, "must not be negative"},
+		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Size: -1, SizeSet: true}, ExitUsage, "want 0 (keep the images' sizes) to 8192"},
+		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Size: 100000, SizeSet: true}, ExitUsage, "--size 100000"},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Splits: []string{"holdout"}}, ExitUsage, "holdout"},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Encoding: "png"}, ExitUsage, `--encoding "png"`},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Quality: 80}, ExitUsage, "--quality is for --encoding jpeg"},
@@ -93,6 +94,22 @@ func TestPackErrors(t *testing.T) {
 			t.Errorf("%+v: %v (code %d), want code %d and %q", c.o, err, Code(err), c.code, c.msg)
 		}
 	}
+	// A temporary file left by a killed pack is pointed out; --size 0 with a
+	// data.resize notes that the loader will still resize.
+	os.MkdirAll(packDir, 0o755)
+	os.WriteFile(filepath.Join(packDir, "train.pack.123.tmp"), []byte("x"), 0o644)
+	out.Reset()
+	log.Reset()
+	if err := Pack(PackOptions{Config: ConfigSource{Path: cfg, Sets: []string{"data.resize=32", "data.crop=28"}}, Out: packDir, SizeSet: true, Progress: progress.Off}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "train.pack.123.tmp (1 B) is left from an earlier pack") {
+		t.Errorf("no word of the stale temporary file:\n%s", log.String())
+	}
+	if !strings.Contains(out.String(), "packed at their own sizes and data.resize is 32") {
+		t.Errorf("no note on --size 0:\n%s", out.String())
+	}
+	os.RemoveAll(packDir)
 	// Training from a folder with no pack in it says how to make one.
 	os.MkdirAll(packDir, 0o755)
 	err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"data.format=packed", "data.root=" + packDir}},

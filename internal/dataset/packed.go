@@ -11,11 +11,13 @@ import (
 	"hash/crc32"
 	"image"
 	"image/jpeg"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +30,9 @@ import (
 // 256x256, "down-sampled to a fixed resolution") and what Caffe's
 // convert_imageset builds. Records are raw 8-bit HWC pixels (the loader then
 // only crops, flips and normalises: no decoding, no resizing, which are most
-// of an ImageNet loader's CPU time) or JPEGs of the resized images (a fifth of
-// the size, so ImageNet fits a page cache; decoding a 256-pixel JPEG is a
-// third of the work of an original's decode and resize, and lossy).
+// of an ImageNet loader's CPU time) or JPEGs of the resized images (about a
+// tenth of the size, so ImageNet fits a page cache; decoding a 256-pixel JPEG
+// is a third of the work of an original's decode and resize, and lossy).
 //
 // Layout (little-endian):
 //
@@ -39,7 +41,17 @@ import (
 //	index   count x {offset u64, bytes u32, width u32, height u32, label i32, crc32c u32}
 //	names   (count+1) x u32 offsets into the bytes that follow, then the bytes
 //	meta    JSON (PackInfo)
-//	footer  index offset, names offset, meta offset, meta length (u64 each), "ALEXPEND"
+//	footer  index offset, names offset, meta offset, meta length (u64 each),
+//	        crc32c of index+names+meta (u32), reserved u32, "ALEXPEND"
+//
+// Every record has its own checksum, checked at each load; the index, names
+// and description share one, checked at open (a flipped label would otherwise
+// train silently on the wrong class).
+//
+// The file is mapped, not read: replace a pack by renaming a new one over it
+// (as Pack does; the old file lives on while mapped), never rewrite it in
+// place while a run reads it. A page that cannot be read (a truncated file, a
+// disk error) becomes an error from Load naming the record.
 //
 // A record of width and height 0 is an image that failed to load when the
 // pack was made; its reason is in the meta. Keeping it keeps the indices of
@@ -50,7 +62,7 @@ const (
 	packEndMagic = "ALEXPEND"
 	packVersion  = 1
 	packHeader   = 16
-	packFooter   = 40
+	packFooter   = 48
 	packEntry    = 28
 )
 
@@ -58,10 +70,16 @@ const (
 const (
 	PackRaw  = "raw"
 	PackJPEG = "jpeg"
-	// DefaultPackQuality is FFCV's default for its JPEG records: at 256
-	// pixels, about 30 KB per ImageNet image, 40 dB PSNR.
+	// DefaultPackQuality is FFCV's default for its JPEG records: 25 KB per
+	// image at shorter side 256 in BenchmarkLoaderPacked.
 	DefaultPackQuality = 90
 )
+
+// maxPackSide is the largest width or height a record holds.
+const maxPackSide = 1 << 20
+
+// MaxPackSize is the largest shorter side Pack resizes to.
+const MaxPackSize = 8192
 
 // PackExt is the extension of a split's file: <root>/<split>.pack.
 const PackExt = ".pack"
@@ -119,6 +137,9 @@ func OpenPacked(path string) (*Packed, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; a pack is a file made by `alexnet pack`", path)
+	}
 	size := st.Size()
 	if size < packHeader+packFooter {
 		return nil, fmt.Errorf("%s: %d bytes is too short for a pack (truncated?); make it again with `alexnet pack`", path, size)
@@ -148,16 +169,21 @@ func (p *Packed) parse() error {
 		return fmt.Errorf("pack version %d, this alexnet reads version %d; make it again with this alexnet's `alexnet pack`", v, packVersion)
 	}
 	ft := d[size-packFooter:]
-	if string(ft[32:40]) != packEndMagic {
+	if string(ft[40:48]) != packEndMagic {
 		return errors.New("no end marker: the file is truncated (an interrupted copy?); make it again with `alexnet pack`")
 	}
 	indexOff := binary.LittleEndian.Uint64(ft[0:])
 	namesOff := binary.LittleEndian.Uint64(ft[8:])
 	metaOff := binary.LittleEndian.Uint64(ft[16:])
 	metaLen := binary.LittleEndian.Uint64(ft[24:])
-	if indexOff < packHeader || namesOff < indexOff || metaOff < namesOff || metaLen > size ||
-		metaOff+metaLen != size-packFooter || (namesOff-indexOff)%packEntry != 0 {
+	// Each bound on its own, never a sum that could wrap.
+	end := size - packFooter
+	if indexOff < packHeader || indexOff > end || namesOff < indexOff || namesOff > end ||
+		metaOff < namesOff || metaOff > end || metaLen != end-metaOff || (namesOff-indexOff)%packEntry != 0 {
 		return errors.New("damaged footer (section offsets out of order); make it again with `alexnet pack`")
+	}
+	if crc32.Checksum(d[indexOff:end], castagnoli) != binary.LittleEndian.Uint32(ft[32:]) {
+		return errors.New("damaged index (checksum mismatch); make it again with `alexnet pack`")
 	}
 	if err := json.Unmarshal(d[metaOff:metaOff+metaLen], &p.info); err != nil {
 		return fmt.Errorf("damaged description: %v", err)
@@ -186,7 +212,7 @@ func (p *Packed) parse() error {
 			}
 		} else {
 			// Widths and heights are checked before multiplying, so the size cannot wrap.
-			if r.w > 1<<20 || r.h > 1<<20 {
+			if r.w > maxPackSide || r.h > maxPackSide {
 				return fmt.Errorf("damaged: image %d claims %dx%d pixels", i, r.w, r.h)
 			}
 			if r.w == 0 || r.h == 0 || (info.Encoding == PackRaw && uint64(r.size) != uint64(r.w)*uint64(r.h)*uint64(info.Channels)) {
@@ -240,10 +266,18 @@ func (p *Packed) origName(i int) string {
 }
 
 // Name is the pack and record, and the image the record was made from.
-func (p *Packed) Name(i int) string {
+func (p *Packed) Name(i int) (name string) {
+	short := fmt.Sprintf("%s[%d]", p.path, i)
 	if i < 0 || i >= len(p.recs) {
-		return fmt.Sprintf("%s[%d]", p.path, i)
+		return short
 	}
+	// The names are read from the map: a fault (see Load) leaves the short name.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			name = short
+		}
+	}()
 	if o := p.origName(i); o != "" {
 		return fmt.Sprintf("%s[%d] (%s)", p.path, i, o)
 	}
@@ -253,7 +287,16 @@ func (p *Packed) Name(i int) string {
 // Load returns image i; a raw record without copying (its pixels alias the
 // mapped file), a JPEG one decoded. The checksum is verified on every load (about 20 us for a 256x341 image)
 // so a damaged disk block gives a named error, not a silently bad sample.
-func (p *Packed) Load(i int) (Image, int32, error) {
+func (p *Packed) Load(i int) (m Image, label int32, err error) {
+	// A mapped page that cannot be read faults; this goroutine turns the fault
+	// into a panic for the time of the call, and the panic into an error.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			// Not p.Name: the names may lie past the same fault.
+			m, label, err = Image{}, 0, fmt.Errorf("%s[%d]: the pack cannot be read here (%v): was it truncated or changed while in use? make it again with `alexnet pack`", p.path, i, r)
+		}
+	}()
 	if i < 0 || i >= len(p.recs) {
 		return Image{}, 0, fmt.Errorf("pack %s: index %d out of range [0,%d)", p.path, i, len(p.recs))
 	}
@@ -269,7 +312,7 @@ func (p *Packed) Load(i int) (Image, int32, error) {
 	if p.info.Encoding == PackRaw {
 		return Image{W: int(r.w), H: int(r.h), C: p.info.Channels, Pix: data}, r.label, nil
 	}
-	m, err := Decode(data)
+	m, err = Decode(data)
 	if err == nil {
 		m, err = ToChannels(m, p.info.Channels)
 	}
@@ -292,6 +335,7 @@ type PackWriter struct {
 	channels  int
 	encoding  string
 	quality   int
+	tail      uint32 // checksum of index, names and description
 	off       uint64
 	recs      []packRecord
 	nameOffs  []uint32
@@ -367,7 +411,7 @@ func (w *PackWriter) Encode(m Image) ([]byte, error) {
 
 // AddEncoded appends a record Encode made from a w x h image.
 func (w *PackWriter) AddEncoded(data []byte, width, height int, label int32, name string) error {
-	if width <= 0 || height <= 0 || width > 1<<20 || height > 1<<20 || int64(len(data)) > math.MaxUint32 {
+	if width <= 0 || height <= 0 || width > maxPackSide || height > maxPackSide || int64(len(data)) > math.MaxUint32 {
 		return fmt.Errorf("pack: %s is %dx%d in %d bytes, more than a record holds", name, width, height, len(data))
 	}
 	if _, err := w.w.Write(data); err != nil {
@@ -405,6 +449,9 @@ func (w *PackWriter) Commit(info PackInfo) error {
 		return err
 	}
 	indexOff := w.off
+	// The index, names and description go through a checksum on their way out.
+	crc := crc32.New(castagnoli)
+	out := io.MultiWriter(w.w, crc)
 	buf := make([]byte, packEntry)
 	for _, r := range w.recs {
 		binary.LittleEndian.PutUint64(buf, r.off)
@@ -413,21 +460,23 @@ func (w *PackWriter) Commit(info PackInfo) error {
 		binary.LittleEndian.PutUint32(buf[16:], r.h)
 		binary.LittleEndian.PutUint32(buf[20:], uint32(r.label))
 		binary.LittleEndian.PutUint32(buf[24:], r.crc)
-		w.w.Write(buf)
+		out.Write(buf)
 	}
 	namesOff := indexOff + uint64(len(w.recs))*packEntry
 	for _, o := range w.nameOffs {
-		w.w.Write(binary.LittleEndian.AppendUint32(nil, o))
+		out.Write(binary.LittleEndian.AppendUint32(nil, o))
 	}
-	w.w.Write(w.names)
+	out.Write(w.names)
 	metaOff := namesOff + 4*uint64(len(w.nameOffs)) + uint64(len(w.names))
-	w.w.Write(meta)
+	out.Write(meta)
+	w.tail = crc.Sum32()
 	var ft [packFooter]byte
 	binary.LittleEndian.PutUint64(ft[0:], indexOff)
 	binary.LittleEndian.PutUint64(ft[8:], namesOff)
 	binary.LittleEndian.PutUint64(ft[16:], metaOff)
 	binary.LittleEndian.PutUint64(ft[24:], uint64(len(meta)))
-	copy(ft[32:], packEndMagic)
+	binary.LittleEndian.PutUint32(ft[32:], w.tail)
+	copy(ft[40:], packEndMagic)
 	// bufio keeps the first error and returns it from every later call.
 	if _, err := w.w.Write(ft[:]); err != nil {
 		return fmt.Errorf("pack %s: %w", w.path, err)
@@ -479,7 +528,8 @@ type PackOptions struct {
 	Quality  int
 	Workers  int  // decoding goroutines; 0 means GOMAXPROCS
 	Strict   bool // stop at an image that fails to load instead of recording it as failed
-	// Progress, if set, is called after each block of images with the count done.
+	// Progress, if set, is called after each block of images is written, with
+	// the count done, from the writing goroutine (not after a write error).
 	Progress func(done int)
 	Info     PackInfo // Source and Created are kept; the rest is filled in
 }
@@ -505,8 +555,8 @@ type packItem struct {
 func Pack(ctx context.Context, src Source, path string, opt PackOptions) (PackStats, error) {
 	start := time.Now()
 	var st PackStats
-	if opt.Size < 0 || (opt.Square && opt.Size == 0) {
-		return st, fmt.Errorf("pack: size %d (a square needs a positive size)", opt.Size)
+	if opt.Size < 0 || opt.Size > MaxPackSize || (opt.Square && opt.Size == 0) {
+		return st, fmt.Errorf("pack: size %d (want 0 to %d; a square needs a positive size)", opt.Size, MaxPackSize)
 	}
 	workers := opt.Workers
 	if workers <= 0 {
@@ -532,12 +582,18 @@ func Pack(ctx context.Context, src Source, path string, opt PackOptions) (PackSt
 	}
 	name := func(i int) string { return strings.TrimPrefix(src.Name(i), prefix) }
 	block := max(64, 8*workers)
-	// Two blocks in flight: one being decoded while the other is written.
+	// Up to three blocks in memory: one being decoded, one waiting in the
+	// channel, one being written.
 	blocks := make(chan []packItem, 1)
+	// A write error (a full disk) stops the decoding too, not only the writing.
+	outer := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var werr error
 	var wg sync.WaitGroup
 	done := 0
 	wg.Go(func() {
+		// It drains the channel even after an error, so the sender never blocks.
 		for items := range blocks {
 			for _, it := range items {
 				i := done
@@ -553,26 +609,31 @@ func Pack(ctx context.Context, src Source, path string, opt PackOptions) (PackSt
 				st.Images++
 				werr = w.AddEncoded(it.data, it.w, it.h, it.label, name(i))
 			}
-			if opt.Progress != nil && werr == nil {
+			if werr != nil {
+				cancel()
+			} else if opt.Progress != nil {
 				opt.Progress(done)
 			}
 		}
 	})
-	var failed atomic.Value
 	for b0 := 0; b0 < n && ctx.Err() == nil; b0 += block {
 		items := make([]packItem, min(block, n-b0))
 		var next atomic.Int64
+		// Strict: the first failure in index order, whatever the scheduling.
+		var failed atomic.Int64
+		failed.Store(math.MaxInt64)
 		var dg sync.WaitGroup
 		for range min(workers, len(items)) {
 			dg.Go(func() {
 				for {
 					k := int(next.Add(1) - 1)
-					if k >= len(items) || ctx.Err() != nil {
+					if k >= len(items) || ctx.Err() != nil || int64(k) > failed.Load() {
 						return
 					}
 					items[k] = packOne(src, b0+k, opt, w)
 					if items[k].err != nil && opt.Strict {
-						failed.CompareAndSwap(nil, fmt.Errorf("%s: %w", src.Name(b0+k), items[k].err))
+						for f := failed.Load(); int64(k) < f && !failed.CompareAndSwap(f, int64(k)); f = failed.Load() {
+						}
 					}
 				}
 			})
@@ -581,20 +642,20 @@ func Pack(ctx context.Context, src Source, path string, opt PackOptions) (PackSt
 		if ctx.Err() != nil {
 			break
 		}
-		if e := failed.Load(); e != nil {
+		if k := failed.Load(); k != math.MaxInt64 {
 			close(blocks)
 			wg.Wait()
-			return st, e.(error)
+			return st, fmt.Errorf("%s: %w", src.Name(b0+int(k)), items[k].err)
 		}
 		blocks <- items
 	}
 	close(blocks)
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return st, err
-	}
 	if werr != nil {
 		return st, werr
+	}
+	if err := outer.Err(); err != nil {
+		return st, err
 	}
 	if st.Images == 0 {
 		return st, fmt.Errorf("pack: none of the %d images loaded (first: %v)", n, st.Skipped[0].Err)
@@ -621,12 +682,20 @@ func packOne(src Source, i int, opt PackOptions, w *PackWriter) packItem {
 	}
 	if opt.Size > 0 {
 		w, h := ResizedSize(m.W, m.H, opt.Size)
+		// A strip of an image (100000x1) passes the decoder's pixel limit but
+		// would resize to gigabytes: it becomes a failed record instead.
+		if int64(w)*int64(h) > MaxPixels {
+			return packItem{err: fmt.Errorf("%dx%d resized to a %d shorter side is %dx%d, over %d pixels", m.W, m.H, opt.Size, w, h, MaxPixels)}
+		}
 		if m, err = Resize(m, w, h); err != nil {
 			return packItem{err: err}
 		}
 		if opt.Square {
 			m = cropImage(m, centerOffset(m.W, opt.Size), centerOffset(m.H, opt.Size), opt.Size, opt.Size)
 		}
+	}
+	if m.W > maxPackSide || m.H > maxPackSide {
+		return packItem{err: fmt.Errorf("%dx%d: a pack holds images up to %d pixels a side", m.W, m.H, maxPackSide)}
 	}
 	data, err := w.Encode(m)
 	if err != nil {

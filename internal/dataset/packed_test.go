@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -280,4 +283,101 @@ func TestPackJPEG(t *testing.T) {
 	if _, err := Pack(context.Background(), gray, filepath.Join(t.TempDir(), "q.pack"), PackOptions{Encoding: "png"}); err == nil {
 		t.Error("encoding png accepted")
 	}
+}
+
+// Offsets in a damaged footer that would wrap around when added are refused;
+// a changed label in the index is caught by the index checksum; a pack
+// truncated while mapped gives errors from Load, not a crash (SIGBUS).
+func TestPackDamagedIndexAndTruncatedWhileMapped(t *testing.T) {
+	src, _ := NewSynthetic(40, 3, 64, 64, 3, 2)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "train.pack")
+	if _, err := Pack(context.Background(), src, path, PackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	bad := filepath.Join(dir, "bad.pack")
+	ft := len(good) - packFooter
+	b := slices.Clone(good)
+	binary.LittleEndian.PutUint64(b[ft+16:], math.MaxUint64-7)               // metaOff
+	binary.LittleEndian.PutUint64(b[ft+24:], uint64(len(good)-packFooter+8)) // metaLen: the sum wraps to the real end
+	os.WriteFile(bad, b, 0o644)
+	if _, err := OpenPacked(bad); err == nil || !strings.Contains(err.Error(), "damaged footer") {
+		t.Errorf("wrapping footer: %v", err)
+	}
+	// Image 3's label (index entry at indexOff + 3*packEntry, label at +20) from 0..2 to another class.
+	indexOff := binary.LittleEndian.Uint64(good[ft:])
+	b = slices.Clone(good)
+	at := indexOff + 3*packEntry + 20
+	b[at] = (b[at] + 1) % 3
+	os.WriteFile(bad, b, 0o644)
+	if _, err := OpenPacked(bad); err == nil || !strings.Contains(err.Error(), "damaged index") {
+		t.Errorf("changed label: %v", err)
+	}
+	// Truncated under a reader: the records past the cut fault when read.
+	os.WriteFile(bad, good, 0o644)
+	p, err := OpenPacked(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := os.Truncate(bad, 4096); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for i := 0; i < p.Len(); i++ {
+		if _, _, err := p.Load(i); err != nil {
+			if !strings.Contains(err.Error(), "truncated or changed while in use") {
+				t.Fatalf("image %d: %v", i, err)
+			}
+			failed++
+		}
+	}
+	if failed < p.Len()-1 {
+		t.Errorf("%d of %d images failed to load from a pack cut to 4 KB", failed, p.Len())
+	}
+}
+
+// counting counts loads.
+type counting struct {
+	Source
+	loads *atomic.Int64
+}
+
+func (c counting) Load(i int) (Image, int32, error) {
+	c.loads.Add(1)
+	return c.Source.Load(i)
+}
+
+// A write error (here the file-size limit, as a full disk) stops the decoding
+// too, soon, and leaves no file. It runs in a child process, whose limit does
+// not touch the test binary's other files.
+func TestPackWriteErrorStopsEarly(t *testing.T) {
+	dir := os.Getenv("ALEXNET_PACK_FSIZE_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestPackWriteErrorStopsEarly$", "-test.v")
+		cmd.Env = append(os.Environ(), "ALEXNET_PACK_FSIZE_DIR="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		t.Logf("child:\n%s", out)
+		assertNoFiles(t, dir)
+		return
+	}
+	// Go ignores SIGXFSZ, so a write past the limit fails with EFBIG.
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 1 << 20, Max: 1 << 20}); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	syn, _ := NewSynthetic(20000, 3, 64, 64, 3, 2) // 12 KB each, 240 MB in all
+	var loads atomic.Int64
+	_, err := Pack(context.Background(), counting{syn, &loads}, filepath.Join(dir, "train.pack"), PackOptions{Workers: 2})
+	if err == nil || !strings.Contains(err.Error(), "file too large") {
+		t.Fatalf("err %v", err)
+	}
+	if n := loads.Load(); n > 2000 {
+		t.Errorf("%d images loaded after the write failed near image 85", n)
+	}
+	t.Logf("%v after %d loads", err, loads.Load())
 }

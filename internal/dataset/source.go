@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// Source is random access to a labelled data set. Load must be safe to call
-// from several goroutines at once; its errors name the example (file, or file
-// and record). Images may alias the source's memory: do not modify them.
+// Source is random access to a labelled data set. Load and Name must be safe
+// to call from several goroutines at once; Load's errors name the example
+// (file, or file and record). Images may alias the source's memory: do not
+// modify them.
 type Source interface {
 	Len() int
 	Classes() []string // class names in label order

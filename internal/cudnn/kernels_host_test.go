@@ -132,6 +132,37 @@ int main() {
 	std::vector<float> bias = readv<float>(ch), y((size_t)N * ch * hw);
 	ax_launch(3, 1, 11, [&] { from16_bias(x16.data(), bias.data(), y.data(), fmt, (long long)y.size(), hw, ch); });
 	writev(y);
+
+	// Casts, both formats: to16, from16 of those, add16 onto acc, round16.
+	long long cn = read1<long long>();
+	std::vector<float> cx = readv<float>(cn), acc0 = readv<float>(cn);
+	for (int f = 1; f <= 2; f++) {
+		std::vector<unsigned short> h(cn);
+		std::vector<float> back(cn), acc = acc0, r(cn);
+		ax_launch(2, 1, 9, [&] { to16(cx.data(), h.data(), f, cn); });
+		ax_launch(2, 1, 9, [&] { from16(h.data(), back.data(), f, cn); });
+		ax_launch(2, 1, 9, [&] { add16(h.data(), acc.data(), f, cn); });
+		ax_launch(2, 1, 9, [&] { round16(cx.data(), r.data(), f, cn); });
+		writev(h); writev(back); writev(acc); writev(r);
+	}
+
+	// Dropout forward, then backward through mul.
+	long long dn = read1<long long>();
+	unsigned long long seed = read1<unsigned long long>();
+	float p = read1<float>(), sc = read1<float>();
+	std::vector<float> dx_ = readv<float>(dn), dy_ = readv<float>(dn), dyo(dn), mask(dn), dxo(dn);
+	ax_launch(3, 1, 13, [&] { dropout_forward(dx_.data(), dyo.data(), mask.data(), seed, p, sc, dn); });
+	ax_launch(3, 1, 13, [&] { mul(dy_.data(), mask.data(), dxo.data(), dn); });
+	writev(mask); writev(dyo); writev(dxo);
+
+	// Adaptive average pooling, forward and backward.
+	long long planes = read1<long long>();
+	int ah = read1<int>(), aw = read1<int>(), aoh = read1<int>(), aow = read1<int>();
+	std::vector<float> ax = readv<float>(planes * ah * aw), ady = readv<float>(planes * aoh * aow);
+	std::vector<float> ay(planes * aoh * aow), adx(planes * ah * aw);
+	ax_launch(2, 1, 7, [&] { adaptive_avg_forward(ax.data(), ay.data(), planes, ah, aw, aoh, aow); });
+	ax_launch(2, 1, 7, [&] { adaptive_avg_backward(ady.data(), adx.data(), planes, ah, aw, aoh, aow); });
+	writev(ay); writev(adx);
 	return 0;
 }
 `
@@ -158,10 +189,10 @@ func (h hostOut) get(v any) {
 	}
 }
 
-// TestKernelsOnHost runs the kernels that replaced host round trips and the
-// reduced-precision path (multi-tensor SGD, softmax cross-entropy with its
-// on-device sums, the non-finite check, scale, conv output with bias in 16 bits)
-// through cudaShim on the CPU, against the reference backend and lowp.
+// TestKernelsOnHost runs every kernel through cudaShim on the CPU, against the
+// reference backend and lowp: multi-tensor SGD, softmax cross-entropy with its
+// on-device sums, the non-finite check, scale, conv output with bias in 16
+// bits, the casts, dropout and adaptive average pooling.
 func TestKernelsOnHost(t *testing.T) {
 	cxx, err := exec.LookPath("g++")
 	if err != nil {
@@ -273,6 +304,26 @@ func TestKernelsOnHost(t *testing.T) {
 	bias := randf(ch, 3)
 	in.put(int32(1), int32(N), int32(ch), int32(hw), x16, bias)
 
+	// Casts: ordinary values, halfway cases, fp16 subnormals and overflow, NaN, inf.
+	cx := append(randf(40, 70000), 1+1.0/256, 1+3.0/256, 65504, 65520, -65536, 6e-8, -3e-5,
+		float32(math.NaN()), float32(math.Inf(1)), 0, float32(math.Copysign(0, -1)))
+	acc := randf(len(cx), 2)
+	in.put(int64(len(cx)), cx, acc)
+
+	// Dropout: p = 0.5 as in the paper's fc6/fc7, 1000 values.
+	const dn, dp = 1000, float32(0.5)
+	dropX, dropDY := randf(dn, 3), randf(dn, 3)
+	dscale := 1 / (1 - dp)
+	const seed = uint64(0x1234_5678_9abc)
+	in.put(int64(dn), seed, dp, dscale, dropX, dropDY)
+
+	// Adaptive pooling of uneven, overlapping windows: 5x7 to 3x2.
+	const planes = 4
+	type ap struct{ h, w, oh, ow int }
+	apc := ap{5, 7, 3, 2}
+	apX, apDY := randf(planes*apc.h*apc.w, 2), randf(planes*apc.oh*apc.ow, 2)
+	in.put(int64(planes), int32(apc.h), int32(apc.w), int32(apc.oh), int32(apc.ow), apX, apDY)
+
 	cmd := exec.Command(exe)
 	cmd.Stdin = &in.Buffer
 	raw, err := cmd.Output()
@@ -348,9 +399,73 @@ func TestKernelsOnHost(t *testing.T) {
 			t.Errorf("from16_bias [%d] = %g, want %g", i, y[i], want)
 		}
 	}
+	for f := 1; f <= 2; f++ {
+		to, from := lowp.FloatToBF16, lowp.BF16ToFloat
+		if f == 2 {
+			to, from = lowp.FloatToFP16, lowp.FP16ToFloat
+		}
+		h := make([]uint16, len(cx))
+		back, sum, r := make([]float32, len(cx)), make([]float32, len(cx)), make([]float32, len(cx))
+		out.get(h)
+		out.get(back)
+		out.get(sum)
+		out.get(r)
+		for i, x := range cx {
+			w := to(x)
+			wsum := float32(float64(acc[i]) + float64(from(w)))
+			if h[i] != w || !sameBits(back[i], from(w)) || !sameBits(sum[i], wsum) || !sameBits(r[i], from(w)) {
+				t.Errorf("fmt %d cast of %g: to16 %#04x (lowp %#04x), from16 %g, add16 %g (want %g), round16 %g", f, x, h[i], w, back[i], sum[i], wsum, r[i])
+			}
+		}
+	}
+
+	mask, dy, dx := make([]float32, dn), make([]float32, dn), make([]float32, dn)
+	out.get(mask)
+	out.get(dy)
+	out.get(dx)
+	rx, ry, rm := upload(dropX), upload(make([]float32, dn)), upload(make([]float32, dn))
+	if err := rb.DropoutForward(rx, ry, rm, dp, seed); err != nil {
+		t.Fatal(err)
+	}
+	rdy, rdx := upload(dropDY), upload(make([]float32, dn))
+	if err := rb.DropoutBackward(rdy, rm, rdx); err != nil {
+		t.Fatal(err)
+	}
+	for name, pair := range map[string][2][]float32{"mask": {mask, download(rm, dn)}, "y": {dy, download(ry, dn)}, "dx": {dx, download(rdx, dn)}} {
+		if k, i := maxDiffBits(pair[0], pair[1]); k != 0 {
+			t.Errorf("dropout %s: %d values differ from ref, the first at %d", name, k, i)
+		}
+	}
+
+	ay, adx := make([]float32, planes*apc.oh*apc.ow), make([]float32, planes*apc.h*apc.w)
+	out.get(ay)
+	out.get(adx)
+	op, err := rb.NewPool(backend.PoolParams{In: backend.Shape{N: 1, C: planes, H: apc.h, W: apc.w}, Kind: backend.AdaptiveAvgPool, OutH: apc.oh, OutW: apc.ow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpx, rpy := upload(apX), upload(make([]float32, len(ay)))
+	rpdy, rpdx := upload(apDY), upload(make([]float32, len(adx)))
+	if err := op.Forward(rpx, rpy); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.Backward(rpx, rpy, rpdy, rpdx); err != nil {
+		t.Fatal(err)
+	}
+	if k, i := maxDiffBits(ay, download(rpy, len(ay))); k != 0 {
+		t.Errorf("adaptive_avg_forward: %d values differ from ref, the first at %d", k, i)
+	}
+	if k, i := maxDiffBits(adx, download(rpdx, len(adx))); k != 0 {
+		t.Errorf("adaptive_avg_backward: %d values differ from ref, the first at %d", k, i)
+	}
 	if out.r.Len() != 0 {
 		t.Errorf("%d bytes of output left over", out.r.Len())
 	}
+}
+
+// sameBits: equal bit patterns, or both NaN.
+func sameBits(a, b float32) bool {
+	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
 }
 
 // maxDiffBits returns how many values differ bit for bit, and the first.

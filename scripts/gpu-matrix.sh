@@ -27,10 +27,12 @@
 #   PyTorch, one (net, batch, precision, layout)    ~12 s  (cap 75 s)
 #   Fashion-MNIST, 8 epochs (10 s of training)      ~20 s  (cap 150 s)
 #   loader benchmarks (dataset.test, all cores)     ~30 s  (cap 90 s)
+#   e2e: write 20,000 JPEGs, pack them, train 2 epochs from each   ~80 s (caps 60+60+120+90)
 #   versions (nvidia-smi, alexnet devices, torch)   ~10 s
-# Default order "bf16 train loader tf32 fp32 fp16": bf16 = 4 rows x (ours + PyTorch plain
-# + channels_last) = 12 steps ~130 s; train ~20 s; loader ~30 s; tf32 and fp32 8 steps
-# each ~80 s; fp16 12 steps ~130 s. The whole matrix ~480 s (8 min), inside the default budget of
+# Default order "bf16 train loader e2e tf32 fp32 fp16": bf16 = 4 rows x (ours + PyTorch
+# plain + channels_last) = 12 steps ~130 s; train ~20 s; loader ~30 s; e2e ~80 s; tf32
+# and fp32 8 steps each ~80 s; fp16 12 steps ~130 s. The whole matrix ~560 s, just over
+# the default budget of
 # 540 s; fp16, last, is the part cut when the machine is slower. With the machine's
 # start (1-2 min) that is about 9.5 of the session's 15 minutes: one call, no second
 # full run. Call it with the tool's timeout_s=600 (the budget leaves 60 s for the
@@ -42,6 +44,11 @@
 #   loader: the host CPU's loader throughput per core, JPEG folder against its pack
 #           (`alexnet pack`) and synthetic data (.device/dataset.test, make device;
 #           DATASET_TEST= another path); the table "Data loader" in matrix.md
+#   e2e:    `alexnet train` of the paper's net from an ImageFolder of photo-like JPEGs
+#           and from its pack, 2 epochs each (the second is the one to read; the
+#           first finds cuDNN's algorithms), in GPU_MATRIX_E2E_PRECISION (bf16), on
+#           GPU_MATRIX_E2E_N (20000) images written by dataset.test; the table
+#           "Training from data" in matrix.md, beside the synthetic bench row
 #   GPU_MATRIX_NETS="alexnet alexnet-owt" GPU_MATRIX_BATCHES="128 256"
 #   GPU_MATRIX_CHANNELS_LAST="bf16 fp16"  precisions PyTorch also runs in channels_last
 #                                         ("" for none, "tf32 bf16 fp16" for more)
@@ -60,7 +67,8 @@ set -uo pipefail
 
 dry=${GPU_MATRIX_DRYRUN:-0}
 bin=${ALEXNET_BIN:-.device/alexnet}
-order=${GPU_MATRIX_ORDER:-bf16 train loader tf32 fp32 fp16}
+order=${GPU_MATRIX_ORDER:-bf16 train loader e2e tf32 fp32 fp16}
+e2e_precision=${GPU_MATRIX_E2E_PRECISION:-bf16}
 dataset_test=${DATASET_TEST:-.device/dataset.test}
 nets=${GPU_MATRIX_NETS:-alexnet alexnet-owt}
 cl_precisions=${GPU_MATRIX_CHANNELS_LAST-bf16 fp16}
@@ -75,6 +83,8 @@ if [[ $dry == 1 ]]; then
 	cap_ours=120 cap_torch=120 cap_train=180
 	torch_dev=(--device cpu --threads "$(nproc)")
 	train_args=(--backend cpu --set train.max_steps=2 --set train.epochs=1 --set data.workers=2)
+	e2e_n=${GPU_MATRIX_E2E_N:-1000} # the fewest: one per class
+	e2e_args=(--backend cpu --set train.batch_size=2 --set train.max_steps=2)
 else
 	budget=${GPU_MATRIX_BUDGET:-540}
 	batches=${GPU_MATRIX_BATCHES:-128 256}
@@ -84,10 +94,13 @@ else
 	cap_ours=60 cap_torch=75 cap_train=150
 	torch_dev=(--device cuda)
 	train_args=(--backend cuda --set data.root=.device/fashion-mnist --set data.workers=8)
+	e2e_n=${GPU_MATRIX_E2E_N:-20000}
+	e2e_args=(--backend cuda --set data.workers="$(nproc)")
 fi
 
 dest=${OUT:-gpu-matrix-out}
 out=$(mktemp -d /tmp/gpu-matrix.XXXXXX)
+e2e_dir=$(mktemp -d /tmp/gpu-matrix-e2e.XXXXXX) # gigabytes of images: not in the logs
 mkdir -p "$dest"
 summariser=$(cd "$(dirname "$0")" && pwd)/gpu_matrix_summary.py
 spy=python3 # the summariser's Python: any python3 (stdlib only)
@@ -99,7 +112,7 @@ summarise() {
 		echo "gpu-matrix: the summariser failed, see summariser.err in logs.tgz" >&2
 	tar czf "$dest/logs.tgz" --exclude='*.ckpt' -C "$out" . 2>/dev/null
 }
-trap 'summarise' EXIT
+trap 'summarise; rm -rf "$e2e_dir"' EXIT
 trap 'exit 143' TERM INT
 
 # step NAME CAP CMD...: runs CMD with the smaller of CAP and the budget left, stdout to
@@ -218,6 +231,13 @@ for item in $order; do
 		printf 'loader\tloader\t-\t-\t-\t-\n' >>"$out/plan.tsv"
 		continue
 	fi
+	if [[ $item == e2e ]]; then
+		printf 'e2e-data\te2e-data\t-\t-\t-\t-\n' >>"$out/plan.tsv"
+		printf 'e2e-pack\te2e-pack\t-\t-\t-\t-\n' >>"$out/plan.tsv"
+		printf 'e2e-folder\te2e-train\talexnet\t128\t%s\tfolder\n' "$e2e_precision" >>"$out/plan.tsv"
+		printf 'e2e-packed\te2e-train\talexnet\t128\t%s\tpacked\n' "$e2e_precision" >>"$out/plan.tsv"
+		continue
+	fi
 	for b in $batches; do
 		for n in $nets; do
 			printf 'ours-%s-b%s-%s\tours\t%s\t%s\t%s\t-\n' "$n" "$b" "$item" "$n" "$b" "$item" >>"$out/plan.tsv"
@@ -274,6 +294,25 @@ while IFS=$'\t' read -r name kind net b prec variant; do
 		fi
 		step "$name" "$cap_train" "$bin" train "${train_args[@]}" --precision "$prec" --out "$out/$name"
 		;;
+	e2e-data)
+		if [[ ! -x $dataset_test ]]; then
+			echo "no $dataset_test (make device builds it)" >"$out/$name.err"
+			printf '%s\tfailed\tno-binary\t0\t0\n' "$name" >>"$out/steps.tsv"
+			continue
+		fi
+		step "$name" 60 env ALEXNET_IMAGENET_LIKE="$e2e_dir" ALEXNET_IMAGENET_LIKE_N="$e2e_n" \
+			"$dataset_test" -test.run '^TestWriteImageNetLike$' -test.v
+		;;
+	e2e-pack)
+		step "$name" 60 "$bin" pack --config alexnet --set data.root="$e2e_dir" --out "$e2e_dir/packs"
+		;;
+	e2e-train)
+		data=(--set data.root="$e2e_dir")
+		[[ $variant == packed ]] && data=(--set data.format=packed --set data.root="$e2e_dir/packs")
+		step "$name" "$([[ $variant == packed ]] && echo 90 || echo 120)" "$bin" train --config alexnet "${e2e_args[@]}" \
+			"${data[@]}" --set train.epochs=2 --precision "$prec" --out "$out/$name"
+		rm -f "$out/$name"/*.ckpt # 2 x 244 MB each; the logs stay
+		;;
 	loader)
 		if [[ ! -x $dataset_test ]]; then
 			echo "no $dataset_test (make device builds it)" >"$out/$name.err"
@@ -290,6 +329,7 @@ done <"$out/plan.tsv"
 
 echo "total ${SECONDS}s of the ${budget}s budget" >&2
 summarise
+rm -rf "$e2e_dir"
 trap - EXIT
 echo
 cat "$dest/matrix.md" 2>/dev/null

@@ -6,7 +6,8 @@
 Standard library only (runs under any python3, with or without PyTorch). WORKDIR holds:
 
   plan.tsv    every planned step, in run order: name kind net batch precision variant
-              (kind: ours, torch, train, loader; variant: plain or cl for torch, '-' otherwise)
+              (kind: ours, torch, train, loader, e2e-data, e2e-pack, e2e-train; variant: plain
+              or cl for torch, folder or packed for e2e-train, '-' otherwise)
   steps.tsv   one line per step that was started or skipped:
               name state rc seconds limit  (state: ok, failed, timeout, skipped; rc a
               number, or a word such as no-torch)
@@ -295,6 +296,39 @@ def main():
         if not loaders:
             loaders.append({"bench": s["name"], "status": state_text(s["status"]) if s["status"] else "not reached"})
 
+    # Training from data (e2e): the last epoch line of each run, beside our synthetic
+    # bench of the same net, batch and precision.
+    e2e = []
+    for s in steps:
+        if s["kind"] not in ("e2e-train", "e2e-pack", "e2e-data"):
+            continue
+        log = read_text(os.path.join(work, s["name"] + ".out")) + read_text(os.path.join(work, s["name"] + ".err"))
+        st = s["status"]
+        r = {"name": s["name"], "kind": s["kind"], "variant": s["variant"], "precision": s["precision"],
+             "status": state_text(st) if (st is None or st["state"] != "ok") else "ok",
+             "seconds": float(st["seconds"]) if st and st["state"] != "skipped" else None}
+        if s["kind"] == "e2e-train":
+            ep = re.findall(r"^epoch (\d+)/(\d+) .*?([\d.]+) img/s\s+(\S+)(.*)$", log, re.M)
+            if ep:
+                e = ep[-1]
+                r["epoch"] = "%s/%s" % (e[0], e[1])
+                r["images_per_sec"] = float(e[2])
+                w = re.search(r"waited for data (\d+)%", e[4])
+                r["waited_pct"] = float(w.group(1)) if w else 0.0
+            bench = next((x for x in steps if x["kind"] == "ours" and x["net"] == s["net"] and
+                          x["batch"] == s["batch"] and x["precision"] == s["precision"] and x.get("result")), None)
+            if bench:
+                r["bench_train_median"] = bench["result"].get("train_images_per_sec_median")
+        elif s["kind"] == "e2e-pack":
+            m = re.search(r"^train: (\d+) images -> .* \((.*?)\) in (\S+), (\d+) images/s", log, re.M)
+            if m:
+                r.update(images=int(m.group(1)), size=m.group(2), pack_time=m.group(3), images_per_sec=float(m.group(4)))
+        elif s["kind"] == "e2e-data":
+            m = re.search(r"wrote (\d+) \+ (\d+) images \((\d+) MB\) in (\d+) classes", log)
+            if m:
+                r.update(images=int(m.group(1)), val_images=int(m.group(2)), mb=int(m.group(3)), classes=int(m.group(4)))
+        e2e.append(r)
+
     # Versions.
     smi = read_text(os.path.join(work, "nvidia-smi.out")).strip()
     dev = read_text(os.path.join(work, "alexnet-devices.out")).strip()
@@ -359,6 +393,28 @@ def main():
                   "lighting, normalise, batches of 128; LoaderPacked: the same images after `alexnet pack`; "
                   "LoaderSynthetic: random 224x224 images resized to 256 then the same augmentation.")
         md.append("")
+    if e2e:
+        md.append("| Training from data (`alexnet train`, paper's net, batch 128) | precision | status | last epoch img/s | waited for data | bench, synthetic (median) |")
+        md.append("|---|---|---|---:|---:|---:|")
+        for r in e2e:
+            if r["kind"] == "e2e-train":
+                md.append("| %s (%s) | %s | %s | %s | %s | %s |" % (
+                    r["name"], r.get("epoch", "no epoch line"), r["precision"], r["status"],
+                    "%.0f" % r["images_per_sec"] if "images_per_sec" in r else "—",
+                    "%.0f%%" % r["waited_pct"] if "waited_pct" in r else "—",
+                    "%.0f" % r["bench_train_median"] if r.get("bench_train_median") else "—"))
+            elif r["kind"] == "e2e-pack":
+                md.append("| %s: %s | | %s | %s | | |" % (
+                    r["name"], ("%d images, %s, %s" % (r["images"], r["size"], r["pack_time"])) if "images" in r else "—",
+                    r["status"], "%.0f (packing)" % r["images_per_sec"] if "images_per_sec" in r else "—"))
+            else:
+                md.append("| %s: %s | | %s | | | |" % (
+                    r["name"], ("%d + %d JPEGs in %d classes, %d MB" % (r["images"], r["val_images"], r["classes"], r["mb"])) if "images" in r else "—",
+                    r["status"]))
+        md.append("")
+        md.append("The first epoch includes cuDNN's algorithm search: read the last. \"waited for data\" "
+                  "is the share of the epoch the model waited for the loader (below 10% is shown as 0%).")
+        md.append("")
     bad = [s for s in steps if s["status"] is not None and s["status"]["state"] in ("failed", "timeout")]
     if bad:
         md.append("Failed or timed out (last lines of stderr):")
@@ -378,7 +434,7 @@ def main():
         f.write("\n".join(md))
     with open(os.path.join(dest, "matrix.json"), "w") as f:
         json.dump({"meta": meta, "nvidia_smi": smi, "torch": tv_, "alexnet_devices": dev,
-                   "rows": jrows, "training": trains, "loader": loaders,
+                   "rows": jrows, "training": trains, "loader": loaders, "e2e": e2e,
                    "steps": [{"name": s["name"], "kind": s["kind"], "net": s["net"], "batch": s["batch"],
                               "precision": s["precision"], "variant": s["variant"],
                               "status": s["status"] or {"state": "not reached"},

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -287,4 +290,48 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestWriteImageNetLike writes a data set for end-to-end runs where there is
+// no Go (scripts/gpu-matrix.sh, step e2e, runs the compiled test binary):
+// ALEXNET_IMAGENET_LIKE=DIR [ALEXNET_IMAGENET_LIKE_N=20000] writes N
+// photo-like 500x375 quality-90 JPEGs (about 80 KB each) into DIR/train/ in
+// 1000 class folders, as ImageNet (so the paper's config fits as it is), and
+// N/8, at least one per class, into DIR/val/. Without the variable it skips.
+func TestWriteImageNetLike(t *testing.T) {
+	root := os.Getenv("ALEXNET_IMAGENET_LIKE")
+	if root == "" {
+		t.Skip("set ALEXNET_IMAGENET_LIKE=DIR to write the data set")
+	}
+	n := 20000
+	if s := os.Getenv("ALEXNET_IMAGENET_LIKE_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1000 {
+			t.Fatalf("ALEXNET_IMAGENET_LIKE_N=%q: want a number of images, at least one per class (1000)", s)
+		}
+		n = v
+	}
+	const classes = 1000
+	start := time.Now()
+	var bytes atomic.Int64
+	for _, sp := range []struct {
+		split string
+		n     int
+		seed  uint64
+	}{{"train", n, 0}, {"val", max(n/8, classes), 1 << 32}} {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < sp.n; i = int(next.Add(1) - 1) {
+					data := jpegBytes(t, photoLike(500, 375, sp.seed+uint64(i)), 90)
+					dir := mkdir(t, root, sp.split, fmt.Sprintf("n%08d", i%classes))
+					writeFile(t, filepath.Join(dir, fmt.Sprintf("%d.JPEG", i)), data)
+					bytes.Add(int64(len(data)))
+				}
+			})
+		}
+		wg.Wait()
+	}
+	t.Logf("wrote %d + %d images (%d MB) in %d classes under %s in %s", n, max(n/8, classes), bytes.Load()>>20, classes, root, time.Since(start).Round(time.Millisecond))
 }

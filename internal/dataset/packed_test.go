@@ -103,6 +103,22 @@ func TestPackSameBatchesAsFolder(t *testing.T) {
 	assertNoFiles(t, filepath.Dir(path))
 }
 
+// packedBytes packs src (raw) into a new folder and returns the folder, the
+// pack's bytes, and a path beside it to write damaged copies to.
+func packedBytes(t *testing.T, src Source) (dir string, good []byte, bad string) {
+	t.Helper()
+	dir = t.TempDir()
+	path := filepath.Join(dir, "train.pack")
+	if _, err := Pack(context.Background(), src, path, PackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, good, filepath.Join(dir, "bad.pack")
+}
+
 func assertNoFiles(t *testing.T, dir string) {
 	t.Helper()
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
@@ -136,13 +152,7 @@ func TestPackSquare(t *testing.T) {
 // a flipped pixel is caught by the checksum when its image is loaded.
 func TestPackDamaged(t *testing.T) {
 	src, _ := NewSynthetic(6, 3, 5, 7, 3, 2)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "train.pack")
-	if _, err := Pack(context.Background(), src, path, PackOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	good, _ := os.ReadFile(path)
-	bad := filepath.Join(dir, "bad.pack")
+	dir, good, bad := packedBytes(t, src)
 	for _, n := range []int{0, 10, packHeader + 5, len(good) / 2, len(good) - packFooter, len(good) - 1} {
 		os.WriteFile(bad, good[:n], 0o644)
 		if p, err := OpenPacked(bad); err == nil {
@@ -290,13 +300,7 @@ func TestPackJPEG(t *testing.T) {
 // truncated while mapped gives errors from Load, not a crash (SIGBUS).
 func TestPackDamagedIndexAndTruncatedWhileMapped(t *testing.T) {
 	src, _ := NewSynthetic(40, 3, 64, 64, 3, 2)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "train.pack")
-	if _, err := Pack(context.Background(), src, path, PackOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	good, _ := os.ReadFile(path)
-	bad := filepath.Join(dir, "bad.pack")
+	_, good, bad := packedBytes(t, src)
 	ft := len(good) - packFooter
 	b := slices.Clone(good)
 	binary.LittleEndian.PutUint64(b[ft+16:], math.MaxUint64-7)               // metaOff

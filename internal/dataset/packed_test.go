@@ -385,3 +385,35 @@ func TestPackWriteErrorStopsEarly(t *testing.T) {
 	}
 	t.Logf("%v after %d loads", err, loads.Load())
 }
+
+// FuzzOpenPacked: any bytes give a pack or an error, and a pack's every image
+// loads or errors, never a panic. Seeds: a raw and a JPEG pack.
+//
+//	go test -run x -fuzz FuzzOpenPacked -fuzztime 60s ./internal/dataset/
+func FuzzOpenPacked(f *testing.F) {
+	src, _ := NewSynthetic(3, 3, 4, 5, 2, 1)
+	for _, enc := range []string{PackRaw, PackJPEG} {
+		path := filepath.Join(f.TempDir(), enc+".pack")
+		if _, err := Pack(context.Background(), src, path, PackOptions{Encoding: enc}); err != nil {
+			f.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		f.Add(b)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "fuzz.pack")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := OpenPacked(path)
+		if err != nil {
+			return
+		}
+		defer p.Close()
+		for i := -1; i <= p.Len(); i++ {
+			p.Load(i)
+			p.Name(i)
+		}
+	})
+}

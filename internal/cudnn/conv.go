@@ -42,6 +42,7 @@ type conv struct {
 	fwd      algoChoice
 	bwdData  algoChoice
 	bwdFiltr algoChoice
+	math     int // the descriptors' math type before an algorithm sets its own
 }
 
 // algoChoice is the algorithm of one direction and the workspace it needs.
@@ -131,6 +132,7 @@ func (c *conv) describe() error {
 		if err = cudnnSetConvolutionGroupCount(cd, p.Groups); err != nil {
 			return err
 		}
+		c.math = int(math)
 		if err = cudnnSetConvolutionMathType(cd, int(math)); err != nil {
 			return err
 		}
@@ -183,6 +185,14 @@ func (c *conv) pick(rows []algoPerf, how string, d C.cudnnConvolutionDescriptor_
 			continue // this algorithm under this math type is refused: try the next
 		}
 		return algoChoice{algo: r.Algo, ws: max(ws, r.Memory), mathType: r.MathType, how: how}, true, nil
+	}
+	// None fitted: the descriptor goes back to its own math type, so that the
+	// heuristic query that follows is not made under the last row's (FMA math
+	// would hide the tensor-core algorithms of 16-bit data).
+	if c.b.cfg.TF32 || c.b.f16 != 0 {
+		if err := cudnnSetConvolutionMathType(d, c.math); err != nil {
+			return algoChoice{}, false, err
+		}
 	}
 	return algoChoice{}, false, nil
 }
@@ -278,7 +288,11 @@ func (c *conv) chooseAlgorithms() error {
 // up to the limit that can be allocated, then frees them all.
 func (c *conv) withScratch(f func(x, w, y, ws devPtr, wsBytes int64) error) error {
 	b, p := c.b, c.p
-	sizes := []int64{4 * int64(p.In.Len()), 4 * int64(p.WeightLen()), 4 * int64(c.out.Len())}
+	elem := int64(4) // bytes per element of the descriptors' type
+	if b.f16 != 0 {
+		elem = 2
+	}
+	sizes := []int64{elem * int64(p.In.Len()), elem * int64(p.WeightLen()), elem * int64(c.out.Len())}
 	ptrs := make([]devPtr, len(sizes))
 	defer func() {
 		for i, ptr := range ptrs {

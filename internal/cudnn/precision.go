@@ -29,7 +29,11 @@ import (
 // the forward convolution is rounded to 16 bits by cuDNN before the bias is added and
 // then rounded again with it (Emulate rounds conv + b once), and the bias gradients
 // sum the float32 dy (Emulate sums the rounded dy). Both move results by at most
-// about one step of the format, which the conformance tolerance allows.
+// about one step of the format, which the conformance tolerance allows, with one
+// exception under fp16: a convolution of 65520 or more becomes infinity before a
+// negative bias could bring it back into range, where Emulate stays finite (it
+// needs |b| of 16 or more at the edge of the range; the loss scaler then skips
+// the step).
 
 // fmtCode is the kernels' fmt argument for f: 1 bf16, 2 fp16.
 func fmtCode(f lowp.Format) int {

@@ -128,8 +128,12 @@ func (x *xentScratch) uploadLabels(b *Backend, labels []int32) error {
 			if err := cudaMemcpyHtoDAsync(x.labels, s.host, bytes, b.stream); err != nil {
 				return err
 			}
+			// The slot is the next one's to reuse only once its event marks the copy.
+			if err := cudaEventRecord(s.copied, b.stream); err != nil {
+				return err
+			}
 			x.next = (x.next + 1) % labelSlots
-			return cudaEventRecord(s.copied, b.stream)
+			return nil
 		}
 		if !errors.Is(err, errAllocFailed) {
 			return err

@@ -27,7 +27,7 @@
 #   PyTorch, one (net, batch, precision, layout)    ~12 s  (cap 75 s)
 #   Fashion-MNIST, 8 epochs (10 s of training)      ~20 s  (cap 150 s)
 #   loader benchmarks (dataset.test, all cores)     ~30 s  (cap 90 s)
-#   e2e: write 20,000 JPEGs, pack them, train 2 epochs from each   ~80 s (caps 60+60+120+90)
+#   e2e: write 20,000 JPEGs (~25 s), pack them, train 2 epochs from each   ~80 s (caps 90+60+120+90)
 #   versions (nvidia-smi, alexnet devices, torch)   ~10 s
 # Default order "bf16 train loader e2e tf32 fp32 fp16": bf16 = 4 rows x (ours + PyTorch
 # plain + channels_last) = 12 steps ~130 s; train ~20 s; loader ~30 s; e2e ~80 s; tf32
@@ -300,7 +300,7 @@ while IFS=$'\t' read -r name kind net b prec variant; do
 			printf '%s\tfailed\tno-binary\t0\t0\n' "$name" >>"$out/steps.tsv"
 			continue
 		fi
-		step "$name" 60 env ALEXNET_IMAGENET_LIKE="$e2e_dir" ALEXNET_IMAGENET_LIKE_N="$e2e_n" \
+		step "$name" 90 env ALEXNET_IMAGENET_LIKE="$e2e_dir" ALEXNET_IMAGENET_LIKE_N="$e2e_n" \
 			"$dataset_test" -test.run '^TestWriteImageNetLike$' -test.v
 		;;
 	e2e-pack)

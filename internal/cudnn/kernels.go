@@ -193,7 +193,7 @@ extern "C" __global__ void mul(const float *a, const float *b, float *out, long 
 
 // Softmax cross-entropy, one block of XENT_THREADS threads per row:
 //   losses[r] = logsumexp(logits[r,:]) - logits[r, labels[r]]
-//   higher[r] = the number of classes scoring strictly higher than labels[r] (NaN: c)
+//   higher[r] = the number of classes scoring strictly higher than labels[r] (NaN: INT_MAX)
 //   dlogits[r,j] = (softmax(logits[r,:])[j] - [j == labels[r]]) / n   (when want_grad)
 //   logits, dlogits [n, c]   labels, higher [n]   losses [n] (double)
 // xent_sums then adds the rows' totals to the caller's sums on the device.
@@ -237,7 +237,7 @@ extern "C" __global__ void softmax_xent(const float *logits, const int *labels, 
 	}
 	if (t == 0) {
 		losses[row] = lse - (double)xl;
-		higher[row] = isnan(xl) ? c : (int)red[0];
+		higher[row] = isnan(xl) ? 0x7fffffff : (int)red[0]; // never a hit, whatever c
 	}
 	if (!want_grad) return;
 	float *d = dlogits + (long long)row * c;

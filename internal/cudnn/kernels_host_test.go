@@ -2,7 +2,9 @@ package cudnn
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"alexnet/internal/backend"
 	"alexnet/internal/lowp"
@@ -99,19 +102,22 @@ int main() {
 	for (int step = 0; step < 2; step++) ax_launch(3, k, 7, [&] { sgd_multi(b, momentum, gscale); });
 	for (int i = 0; i < k; i++) { writev(ws[i]); writev(vs[i]); }
 
-	// softmax_xent then xent_sums, with and without dlogits.
-	int n = read1<int>(), c = read1<int>();
-	std::vector<float> logits = readv<float>((size_t)n * c);
-	std::vector<int> labels = readv<int>(n);
-	std::vector<float> dl((size_t)n * c, 7.0f), sums = {1.5f, 2.0f, 3.0f};
-	std::vector<double> losses(n);
-	std::vector<int> higher(n);
-	for (int pass = 0; pass < 2; pass++) {
-		ax_launch(n, 1, XENT_THREADS, [&] { softmax_xent(logits.data(), labels.data(), dl.data(), losses.data(), higher.data(), n, c, pass == 0); });
-		ax_launch(1, 1, XENT_THREADS, [&] { xent_sums(losses.data(), higher.data(), n, sums.data()); });
+	// softmax_xent then xent_sums, with and without dlogits, for each case.
+	int cases = read1<int>();
+	for (int cs = 0; cs < cases; cs++) {
+		int n = read1<int>(), c = read1<int>();
+		std::vector<float> logits = readv<float>((size_t)n * c);
+		std::vector<int> labels = readv<int>(n);
+		std::vector<float> dl((size_t)n * c, 7.0f), sums = {1.5f, 2.0f, 3.0f};
+		std::vector<double> losses(n);
+		std::vector<int> higher(n);
+		for (int pass = 0; pass < 2; pass++) {
+			ax_launch(n, 1, XENT_THREADS, [&] { softmax_xent(logits.data(), labels.data(), dl.data(), losses.data(), higher.data(), n, c, pass == 0); });
+			ax_launch(1, 1, XENT_THREADS, [&] { xent_sums(losses.data(), higher.data(), n, sums.data()); });
+		}
+		writev(dl);
+		writev(sums);
 	}
-	writev(dl);
-	writev(sums);
 
 	// nonfinite over each of m arrays; scale of the first.
 	int m = read1<int>();
@@ -203,9 +209,9 @@ func TestKernelsOnHost(t *testing.T) {
 	// 32 threads per softmax block instead of 256: the same reductions (any power of
 	// two), an eighth of the barrier traffic, which dominates on a small machine.
 	// The sizes below still cross the block in both directions.
-	const xentDef = "#define XENT_THREADS 256"
+	xentDef := fmt.Sprintf("#define XENT_THREADS %d", xentThreads)
 	if !strings.Contains(kernelSource, xentDef) {
-		t.Fatalf("kernelSource no longer has %q", xentDef)
+		t.Fatalf("kernelSource lacks %q: xentThreads and the kernels disagree", xentDef)
 	}
 	text := strings.Replace(kernelSource, xentDef, "#define XENT_THREADS 32", 1)
 	if err := os.WriteFile(src, []byte(cudaShim+text+hostMain), 0o644); err != nil {
@@ -263,28 +269,43 @@ func TestKernelsOnHost(t *testing.T) {
 		}
 	}
 
-	// softmax: 70 rows, more than the 32 threads of xent_sums here; 37 classes, so
-	// some threads of a row take two. Row 0's label score is NaN, row 1 has a NaN
-	// elsewhere.
-	const n, c = 70, 37
-	logits := randf(n*c, 8)
-	labels := make([]int32, n)
-	for i := range labels {
-		labels[i] = int32(rng.IntN(c))
+	// softmax cases (32 threads a row here): 70 rows (more than xent_sums' 32
+	// threads) of 37 classes (some threads take two) with a NaN label score in row
+	// 0 and a NaN elsewhere in row 1; 45 rows of 10 classes without NaN (most
+	// threads idle; the loss is compared); 20 rows of 3 classes with a NaN label
+	// score (fewer classes than the top-5 cut).
+	type smCase struct {
+		n, c     int
+		nanLabel []int // rows whose label score is NaN
+		nanOther []int // rows with a NaN in another class
+		labels   []int32
+		logits   backend.Buffer
+		dl, sums backend.Buffer
 	}
-	logits[labels[0]] = float32(math.NaN())
-	logits[c+(int(labels[1])+1)%c] = float32(math.NaN())
-	in.put(int32(n), int32(c), logits, labels)
-	lg := upload(logits)
-	dl := upload(make([]float32, n*c))
-	sums := upload([]float32{1.5, 2, 3})
-	for pass := range 2 {
-		var d backend.Buffer
-		if pass == 0 {
-			d = dl
+	smCases := []*smCase{{n: 70, c: 37, nanLabel: []int{0}, nanOther: []int{1}}, {n: 45, c: 10}, {n: 20, c: 3, nanLabel: []int{4}}}
+	in.put(int32(len(smCases)))
+	for _, sc := range smCases {
+		logits := randf(sc.n*sc.c, 8)
+		sc.labels = make([]int32, sc.n)
+		for i := range sc.labels {
+			sc.labels[i] = int32(rng.IntN(sc.c))
 		}
-		if err := rb.SoftmaxCrossEntropy(lg, labels, n, c, d, sums); err != nil {
-			t.Fatal(err)
+		for _, r := range sc.nanLabel {
+			logits[r*sc.c+int(sc.labels[r])] = float32(math.NaN())
+		}
+		for _, r := range sc.nanOther {
+			logits[r*sc.c+(int(sc.labels[r])+1)%sc.c] = float32(math.NaN())
+		}
+		in.put(int32(sc.n), int32(sc.c), logits, sc.labels)
+		sc.logits, sc.dl, sc.sums = upload(logits), upload(make([]float32, sc.n*sc.c)), upload([]float32{1.5, 2, 3})
+		for pass := range 2 {
+			var d backend.Buffer
+			if pass == 0 {
+				d = sc.dl
+			}
+			if err := rb.SoftmaxCrossEntropy(sc.logits, sc.labels, sc.n, sc.c, d, sc.sums); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -324,7 +345,11 @@ func TestKernelsOnHost(t *testing.T) {
 	apX, apDY := randf(planes*apc.h*apc.w, 2), randf(planes*apc.oh*apc.ow, 2)
 	in.put(int64(planes), int32(apc.h), int32(apc.w), int32(apc.oh), int32(apc.ow), apX, apDY)
 
-	cmd := exec.Command(exe)
+	// A kernel some of whose threads left a block early would wait at a barrier
+	// forever: a deadline turns that into a failure.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe)
 	cmd.Stdin = &in.Buffer
 	raw, err := cmd.Output()
 	if err != nil {
@@ -344,29 +369,35 @@ func TestKernelsOnHost(t *testing.T) {
 		}
 	}
 
-	gotD := make([]float32, n*c)
-	out.get(gotD)
-	var gotSums [3]float32
-	out.get(gotSums[:])
-	wantD := download(dl, n*c)
-	worst := 0.0
-	for i := range gotD {
-		if g, w := float64(gotD[i]), float64(wantD[i]); math.IsNaN(g) != math.IsNaN(w) {
-			t.Fatalf("softmax_xent dlogits[%d] = %g, ref %g", i, g, w)
-		} else if !math.IsNaN(g) {
-			worst = max(worst, math.Abs(g-w))
+	for _, sc := range smCases {
+		gotD := make([]float32, sc.n*sc.c)
+		out.get(gotD)
+		var gotSums [3]float32
+		out.get(gotSums[:])
+		wantD := download(sc.dl, sc.n*sc.c)
+		worst := 0.0
+		for i := range gotD {
+			if g, w := float64(gotD[i]), float64(wantD[i]); math.IsNaN(g) != math.IsNaN(w) {
+				t.Fatalf("softmax %dx%d: dlogits[%d] = %g, ref %g", sc.n, sc.c, i, g, w)
+			} else if !math.IsNaN(g) {
+				worst = max(worst, math.Abs(g-w))
+			}
 		}
+		// exp and log: glibc's and Go's may differ in the last bit of a float64,
+		// which a float32 result almost never shows.
+		if worst > 1e-9 {
+			t.Errorf("softmax %dx%d: dlogits differ from ref by up to %g", sc.n, sc.c, worst)
+		}
+		wantSums := download(sc.sums, 3)
+		lossOK := math.Abs(float64(gotSums[0]-wantSums[0])) <= 1e-6*math.Abs(float64(wantSums[0]))
+		if len(sc.nanLabel)+len(sc.nanOther) > 0 { // the loss sum is NaN on both
+			lossOK = math.IsNaN(float64(gotSums[0])) && math.IsNaN(float64(wantSums[0]))
+		}
+		if gotSums[1] != wantSums[1] || gotSums[2] != wantSums[2] || !lossOK {
+			t.Errorf("softmax %dx%d: xent_sums %v, ref %v", sc.n, sc.c, gotSums, wantSums)
+		}
+		t.Logf("softmax %dx%d: dlogits within %g of ref; sums %v (ref %v)", sc.n, sc.c, worst, gotSums, wantSums)
 	}
-	// exp and log: glibc's and Go's may differ in the last bit of a float64.
-	if worst > 1e-9 {
-		t.Errorf("softmax_xent dlogits: largest difference from ref %g", worst)
-	}
-	wantSums := download(sums, 3)
-	// The loss sum is NaN (rows 0 and 1); the hits count the other rows.
-	if gotSums[1] != wantSums[1] || gotSums[2] != wantSums[2] || !math.IsNaN(float64(gotSums[0])) || !math.IsNaN(float64(wantSums[0])) {
-		t.Errorf("xent_sums %v, ref %v", gotSums, wantSums)
-	}
-	t.Logf("softmax over %dx%d: dlogits within %g of ref; sums %v (ref %v)", n, c, worst, gotSums, wantSums)
 
 	for i, x := range finiteCases {
 		var flag int32

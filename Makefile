@@ -51,8 +51,9 @@ device:
 	# The binaries gzipped keep .device under the device tool's 64 MiB carry limit
 	# (68 MiB plain, ~51 gzipped); env.sh, which both GPU scripts source first, unpacks them.
 	gzip -9f .device/alexnet .device/*.test
-	printf '%s\n' '# make device: unpack the gzipped binaries (always: an older unpacked one may linger)' \
-	  'for z in "$$here"/*.gz; do gunzip -kf "$$z"; done' >> .device/env.sh
+	printf '%s\n' '# make device: unpack the gzipped binaries, unless a newer plain one is there' \
+	  '# (gunzip keeps the build time, so a stale unpacked copy is older than its .gz)' \
+	  'for z in "$$here"/*.gz; do [ "$${z%.gz}" -nt "$$z" ] || gunzip -kf "$$z"; done' >> .device/env.sh
 	@du -sh .device | cut -f1 | sed 's/^/.device (carry limit 64 MiB): /'
 
 clean:

@@ -38,8 +38,8 @@
 # full run. Call it with the tool's timeout_s=600 (the budget leaves 60 s for the
 # archive). Trims, each an environment variable:
 #   GPU_MATRIX_BUDGET=540                 seconds for the whole script (steps skipped after)
-#   GPU_MATRIX_ORDER="bf16 train loader tf32 fp32 fp16"   precisions (fp32 tf32 bf16
-#                                         fp16), "train" and "loader", in run order; e.g.
+#   GPU_MATRIX_ORDER="bf16 train loader e2e tf32 fp32 fp16"   precisions (fp32 tf32
+#                                         bf16 fp16), "train", "loader" and "e2e", in run order; e.g.
 #                                         "bf16 train" ~150 s, "bf16 train tf32" ~230 s
 #   loader: the host CPU's loader throughput per core, JPEG folder against its pack
 #           (`alexnet pack`) and synthetic data (.device/dataset.test, make device;
@@ -60,9 +60,13 @@
 # wall times. The first real run's matrix.md ends with each step's seconds; correct
 # them here from it.
 # Dry run on a machine without a GPU (the CPU backends, batch 2, one iteration, a
-# two-step training on Debian's Fashion-MNIST, no .device/ needed; 188 s on 2 cores;
-# PyTorch's tf32 and fp16 rows fail there by design, CPU PyTorch has neither):
-#   GPU_MATRIX_DRYRUN=1 ALEXNET_BIN=/tmp/alexnet OUT=/tmp/matrix-dry bash scripts/gpu-matrix.sh
+# two-step training on Debian's Fashion-MNIST, e2e on 1000 images for one epoch, no
+# .device/ needed; about 190 s on 2 cores without e2e, which adds ~8 minutes, mostly
+# validating 1000 images on the CPU; PyTorch's tf32 and fp16 rows fail there by design,
+# CPU PyTorch has neither):
+#   go build -o /tmp/alexnet . && go test -c -o /tmp/dataset.test ./internal/dataset
+#   GPU_MATRIX_DRYRUN=1 ALEXNET_BIN=/tmp/alexnet DATASET_TEST=/tmp/dataset.test \
+#     OUT=/tmp/matrix-dry bash scripts/gpu-matrix.sh
 set -uo pipefail
 
 dry=${GPU_MATRIX_DRYRUN:-0}
@@ -85,6 +89,7 @@ if [[ $dry == 1 ]]; then
 	train_args=(--backend cpu --set train.max_steps=2 --set train.epochs=1 --set data.workers=2)
 	e2e_n=${GPU_MATRIX_E2E_N:-1000} # the fewest: one per class
 	e2e_args=(--backend cpu --set train.batch_size=2 --set train.max_steps=2)
+	e2e_epochs=1 cap_e2e_data=120 cap_e2e_train=240 # validating 1000 images on 2 cores: ~75 s
 else
 	budget=${GPU_MATRIX_BUDGET:-540}
 	batches=${GPU_MATRIX_BATCHES:-128 256}
@@ -96,11 +101,14 @@ else
 	train_args=(--backend cuda --set data.root=.device/fashion-mnist --set data.workers=8)
 	e2e_n=${GPU_MATRIX_E2E_N:-20000}
 	e2e_args=(--backend cuda --set data.workers="$(nproc)")
+	e2e_epochs=2 cap_e2e_data=90 cap_e2e_train=120
 fi
 
 dest=${OUT:-gpu-matrix-out}
 out=$(mktemp -d /tmp/gpu-matrix.XXXXXX)
+rm -rf /tmp/gpu-matrix-e2e.* # a killed earlier run's (one run at a time on a machine)
 e2e_dir=$(mktemp -d /tmp/gpu-matrix-e2e.XXXXXX) # gigabytes of images: not in the logs
+e2e_data_rc=1 e2e_pack_rc=1
 mkdir -p "$dest"
 summariser=$(cd "$(dirname "$0")" && pwd)/gpu_matrix_summary.py
 spy=python3 # the summariser's Python: any python3 (stdlib only)
@@ -110,7 +118,7 @@ spy=python3 # the summariser's Python: any python3 (stdlib only)
 summarise() {
 	env -u LD_LIBRARY_PATH timeout 30 "$spy" "$summariser" "$out" "$dest" >>"$out/summariser.err" 2>&1 ||
 		echo "gpu-matrix: the summariser failed, see summariser.err in logs.tgz" >&2
-	tar czf "$dest/logs.tgz" --exclude='*.ckpt' -C "$out" . 2>/dev/null
+	tar czf "$dest/logs.tgz" --exclude='*.ckpt*' -C "$out" . 2>/dev/null
 }
 trap 'summarise; rm -rf "$e2e_dir"' EXIT
 trap 'exit 143' TERM INT
@@ -145,12 +153,15 @@ step() {
 	return $rc
 }
 
-if [[ -f .device/env.sh ]]; then
+# Not in a dry run: env.sh unpacks .device's gzipped binaries, and a local .device
+# holding both would no longer fit the device tool's carry limit.
+if [[ $dry != 1 ]]; then
+	if [[ ! -f .device/env.sh ]]; then
+		echo "gpu-matrix: no .device/env.sh here; run make device on the development machine first" >&2
+		exit 2
+	fi
 	# shellcheck disable=SC1091
 	source .device/env.sh
-elif [[ $dry != 1 ]]; then
-	echo "gpu-matrix: no .device/env.sh here; run ../shared/device/pack.sh on the development machine first" >&2
-	exit 2
 fi
 if [[ ! -x $bin ]]; then
 	echo "gpu-matrix: $bin is missing (set ALEXNET_BIN)" >&2
@@ -300,18 +311,29 @@ while IFS=$'\t' read -r name kind net b prec variant; do
 			printf '%s\tfailed\tno-binary\t0\t0\n' "$name" >>"$out/steps.tsv"
 			continue
 		fi
-		step "$name" 90 env ALEXNET_IMAGENET_LIKE="$e2e_dir" ALEXNET_IMAGENET_LIKE_N="$e2e_n" \
+		step "$name" "$cap_e2e_data" env ALEXNET_IMAGENET_LIKE="$e2e_dir" ALEXNET_IMAGENET_LIKE_N="$e2e_n" \
 			"$dataset_test" -test.run '^TestWriteImageNetLike$' -test.v
+		e2e_data_rc=$?
 		;;
-	e2e-pack)
-		step "$name" 60 "$bin" pack --config alexnet --set data.root="$e2e_dir" --out "$e2e_dir/packs"
-		;;
-	e2e-train)
+	e2e-pack | e2e-train)
+		# Each needs what came before it: no images, nothing to pack or train on.
+		need=$e2e_data_rc
+		[[ $variant == packed ]] && need=$((e2e_data_rc | e2e_pack_rc))
+		if ((need != 0)); then
+			echo "skipped: an earlier e2e step did not finish" >"$out/$name.err"
+			printf '%s\tfailed\tno-data\t0\t0\n' "$name" >>"$out/steps.tsv"
+			continue
+		fi
+		if [[ $kind == e2e-pack ]]; then
+			step "$name" 60 "$bin" pack --config alexnet --set data.root="$e2e_dir" --out "$e2e_dir/packs"
+			e2e_pack_rc=$?
+			continue
+		fi
 		data=(--set data.root="$e2e_dir")
 		[[ $variant == packed ]] && data=(--set data.format=packed --set data.root="$e2e_dir/packs")
-		step "$name" "$([[ $variant == packed ]] && echo 90 || echo 120)" "$bin" train --config alexnet "${e2e_args[@]}" \
-			"${data[@]}" --set train.epochs=2 --precision "$prec" --out "$out/$name"
-		rm -f "$out/$name"/*.ckpt # 2 x 244 MB each; the logs stay
+		step "$name" "$cap_e2e_train" "$bin" train --config alexnet "${e2e_args[@]}" \
+			"${data[@]}" --set train.epochs="$e2e_epochs" --precision "$prec" --out "$out/$name"
+		rm -f "$out/$name"/*.ckpt "$out/$name"/.*.ckpt.tmp-* # 244 MB each; the logs stay
 		;;
 	loader)
 		if [[ ! -x $dataset_test ]]; then

@@ -287,14 +287,22 @@ def main():
         if s["kind"] != "loader":
             continue
         text = read_text(os.path.join(work, s["name"] + ".out"))
-        for m in re.finditer(r"^Benchmark(\S+?)-(\d+)\s+\d+\s+(.*)$", text, re.M):
+        rows = []
+        # GOMAXPROCS=1 drops the -N suffix.
+        for m in re.finditer(r"^Benchmark(\S+?)(?:-(\d+))?\s+\d+\s+(\d.*)$", text, re.M):
             vals = {unit: float(v) for v, unit in re.findall(r"([\d.]+) (\S+)", m.group(3))}
-            loaders.append({"bench": m.group(1), "procs": int(m.group(2)),
-                            "images_per_cpu_s": vals.get("images/cpu-s"),
-                            "images_per_s": vals.get("images/s"),
-                            "images_per_s_per_core": vals.get("images/s/core")})
-        if not loaders:
-            loaders.append({"bench": s["name"], "status": state_text(s["status"]) if s["status"] else "not reached"})
+            rows.append({"bench": m.group(1), "procs": int(m.group(2) or 1),
+                         "images_per_cpu_s": vals.get("images/cpu-s"),
+                         "images_per_s": vals.get("images/s"),
+                         "images_per_s_per_core": vals.get("images/s/core")})
+        st = s["status"]
+        if st is None:
+            rows.append({"bench": s["name"], "status": "not reached"})
+        elif st["state"] != "ok":
+            rows.append({"bench": s["name"], "status": "%s after %d row(s)" % (state_text(st), len(rows))})
+        elif not rows:
+            rows.append({"bench": s["name"], "status": "no benchmark lines in its output"})
+        loaders.extend(rows)
 
     # Training from data (e2e): the last epoch line of each run, beside our synthetic
     # bench of the same net, batch and precision.
@@ -308,7 +316,8 @@ def main():
              "status": state_text(st) if (st is None or st["state"] != "ok") else "ok",
              "seconds": float(st["seconds"]) if st and st["state"] != "skipped" else None}
         if s["kind"] == "e2e-train":
-            ep = re.findall(r"^epoch (\d+)/(\d+) .*?([\d.]+) img/s\s+(\S+)(.*)$", log, re.M)
+            # Epoch lines only (they have the validation), not progress lines.
+            ep = re.findall(r"^epoch (\d+)/(\d+) .*val loss .*?([\d.]+) img/s\s+(\S+)(.*)$", log, re.M)
             if ep:
                 e = ep[-1]
                 r["epoch"] = "%s/%s" % (e[0], e[1])
@@ -316,7 +325,7 @@ def main():
                 w = re.search(r"waited for data (\d+)%", e[4])
                 r["waited_pct"] = float(w.group(1)) if w else 0.0
             bench = next((x for x in steps if x["kind"] == "ours" and x["net"] == s["net"] and
-                          x["batch"] == s["batch"] and x["precision"] == s["precision"] and x.get("result")), None)
+                          x["batch"] == s["batch"] and x["precision"] == s["precision"] and ok(x)), None)
             if bench:
                 r["bench_train_median"] = bench["result"].get("train_images_per_sec_median")
         elif s["kind"] == "e2e-pack":

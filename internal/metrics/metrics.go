@@ -52,7 +52,8 @@ type Record struct {
 	ImagesPerSec float64
 	Seconds      float64 // wall time of the window (step) or of the epoch including validation (epoch)
 	// DataWait is how long training waited for the loader in the window, in
-	// seconds (epoch lines; a large share of Seconds means a loader-bound run).
+	// seconds (epoch lines; a large share of the training time, which is Seconds
+	// less the validation, means a loader-bound run).
 	// NaN when not measured: older logs, step lines.
 	DataWait float64
 	Skipped  int // batches skipped (undecodable images, non-finite loss) in the window

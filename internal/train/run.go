@@ -285,9 +285,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if o.OnStep != nil {
 				o.OnStep(st.Step)
 			}
-			// The scores come back from the device every scoreEvery steps (one
-			// round trip), not every step: the loss and the weights are checked
-			// for NaN then.
+			// The scores come back from the device every scoreEvery steps, not
+			// every step: the loss and the weights (a second short round trip)
+			// are checked for NaN then.
 			if st.Step%scoreEvery == 0 || int64(done) >= stepsPerEpoch {
 				if err := takeScores(); err != nil {
 					return err

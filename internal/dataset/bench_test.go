@@ -207,6 +207,17 @@ func imageNetLike(b *testing.B, root string, n, w, h int) int {
 	return total
 }
 
+// benchImageNet times the ImageNet training transform over src: shorter side
+// to 256, random 224 crops, flips, PCA lighting, normalisation, batches of 128.
+func benchImageNet(b *testing.B, src Source) {
+	tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
+	l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchLoader(b, l)
+}
+
 // The configuration the GPU issue asks about: an ImageFolder of 256
 // photo-like 500x375 JPEGs (quality 90, 4:2:0), shorter side to 256, random
 // 224 crops, flips, PCA lighting, ImageNet normalisation, batches of 128.
@@ -223,20 +234,14 @@ func BenchmarkLoaderImageNetJPEG(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
-	l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchLoader(b, l)
+	benchImageNet(b, src)
 }
 
 // BenchmarkLoaderImageNetJPEG's images packed first (`alexnet pack`,
 // shorter side 256). Raw: the loader reads pixels from the mapped pack,
 // checks their checksum, crops, flips, adds lighting and normalises; no
 // decoding, no resizing; the batches are the same as from the JPEG folder.
-// JPEG: the 256-pixel images re-encoded, decoded at every load.
-// Sub-benchmarks: raw pixels, and JPEG records (quality 90).
+// JPEG: the 256-pixel images re-encoded (quality 90), decoded at every load.
 func BenchmarkLoaderPacked(b *testing.B) {
 	root := b.TempDir()
 	imageNetLike(b, root, 256, 500, 375)
@@ -257,12 +262,7 @@ func BenchmarkLoaderPacked(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer src.Close()
-			tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
-			l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			benchLoader(b, l)
+			benchImageNet(b, src)
 		})
 	}
 }
@@ -275,12 +275,7 @@ func BenchmarkLoaderSynthetic(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tf := Transform{Resize: 256, Crop: 224, RandomCrop: true, Flip: true, Lighting: 0.1, Mean: ImageNetMean, Std: ImageNetStd}
-	l, err := NewLoader(src, tf, LoaderConfig{BatchSize: 128, Shuffle: true, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchLoader(b, l)
+	benchImageNet(b, src)
 }
 
 // cpuTime is the user and system CPU time of the process so far.

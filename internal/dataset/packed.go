@@ -279,14 +279,15 @@ func (p *Packed) Name(i int) (name string) {
 		}
 	}()
 	if o := p.origName(i); o != "" {
-		return fmt.Sprintf("%s[%d] (%s)", p.path, i, o)
+		return fmt.Sprintf("%s (%s)", short, o)
 	}
-	return fmt.Sprintf("%s[%d]", p.path, i)
+	return short
 }
 
 // Load returns image i; a raw record without copying (its pixels alias the
-// mapped file), a JPEG one decoded. The checksum is verified on every load (about 20 us for a 256x341 image)
-// so a damaged disk block gives a named error, not a silently bad sample.
+// mapped file), a JPEG one decoded. The checksum is verified on every load
+// (about 20 us for a 256x341 image) so a damaged disk block gives a named
+// error, not a silently bad sample.
 func (p *Packed) Load(i int) (m Image, label int32, err error) {
 	// A mapped page that cannot be read faults; this goroutine turns the fault
 	// into a panic for the time of the call, and the panic into an error.
@@ -384,18 +385,9 @@ func (w *PackWriter) addName(name string) error {
 	return nil
 }
 
-// Add appends an image with its label, encoded as the pack's records are;
-// name is where it came from (for messages).
-func (w *PackWriter) Add(m Image, label int32, name string) error {
-	data, err := w.Encode(m)
-	if err != nil {
-		return fmt.Errorf("pack: %s: %w", name, err)
-	}
-	return w.AddEncoded(data, m.W, m.H, label, name)
-}
-
-// Encode turns m into a record's bytes; it is safe to call concurrently, so
-// that encoding can run in parallel while AddEncoded writes in order.
+// Encode turns m into a record's bytes, as the pack's encoding says; it is
+// safe to call concurrently, so that encoding can run in parallel while
+// AddEncoded writes in order.
 func (w *PackWriter) Encode(m Image) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return nil, err

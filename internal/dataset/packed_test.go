@@ -245,9 +245,25 @@ func TestOpenPacked(t *testing.T) {
 	s.(*Packed).Close()
 }
 
-// JPEG records: about the same pixels (lossy), a fraction of the bytes, the
-// quality in the description; gray stays gray.
+// JPEG records: the pixels of the raw record re-encoded at the pack's quality
+// (bit for bit what encoding and decoding them directly gives), a fraction of the
+// bytes, the quality in the description; gray stays gray. Runs once per JPEG
+// decoder this machine has (decoders).
 func TestPackJPEG(t *testing.T) {
+	decoders(t, testPackJPEG)
+}
+
+// minPSNR is the least peak signal-to-noise ratio, in dB, of a quality-90 JPEG
+// record against its raw one on TestPackJPEG's photo-like images, per decoder.
+// Measured on 2026-12-02 (Debian 12's libjpeg-turbo 2.1.5, Go 1.26): libjpeg-turbo
+// 31.2-34.3 dB, image/jpeg 27.7-32.0 dB over the six images (both deterministic). The two differ in how they upsample chroma, which Go's encoder
+// subsamples 2x2: libjpeg-turbo interpolates (as the encoder's averaging assumes),
+// image/jpeg repeats each sample, so sharp colour edges cost it 2-3.5 dB. Each bar
+// sits 1 dB under its decoder's worst image: a change in the encoder or the
+// resizing that costs more than that fails.
+var minPSNR = map[string]float64{"libjpeg-turbo": 30.2, "image/jpeg": 26.7}
+
+func testPackJPEG(t *testing.T) {
 	root := t.TempDir()
 	const n = 6
 	for i := range n {
@@ -266,11 +282,23 @@ func TestPackJPEG(t *testing.T) {
 	if js.Bytes*3 > rs.Bytes {
 		t.Errorf("JPEG pack %d bytes, raw %d: not much smaller", js.Bytes, rs.Bytes)
 	}
+	bar, ok := minPSNR[JPEGDecoder()]
+	if !ok {
+		t.Fatalf("no PSNR bar measured for decoder %s", JPEGDecoder())
+	}
+	worst := math.Inf(1)
 	for i := range n {
 		a, la, err1 := raw.Load(i)
 		b, lb, err2 := jp.Load(i)
 		if err1 != nil || err2 != nil || la != lb || a.W != b.W || a.H != b.H || b.C != 3 {
 			t.Fatalf("image %d: %v %v, labels %d %d, %dx%d vs %dx%dx%d", i, err1, err2, la, lb, a.W, a.H, b.W, b.H, b.C)
+		}
+		enc, err := encodeJPEG(a, DefaultPackQuality)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if direct, err := Decode(enc); err != nil || !bytes.Equal(direct.Pix, b.Pix) {
+			t.Errorf("image %d: the JPEG record decodes unlike the raw record encoded and decoded directly (%v)", i, err)
 		}
 		// Peak signal-to-noise ratio of the JPEG record against the raw one.
 		var se float64
@@ -278,10 +306,14 @@ func TestPackJPEG(t *testing.T) {
 			d := float64(a.Pix[k]) - float64(b.Pix[k])
 			se += d * d
 		}
-		if psnr := 10 * math.Log10(255*255/(se/float64(len(a.Pix)))); psnr < 30 {
-			t.Errorf("image %d: PSNR %.1f dB", i, psnr)
+		psnr := 10 * math.Log10(255*255/(se/float64(len(a.Pix))))
+		worst = min(worst, psnr)
+		t.Logf("image %d: PSNR %.1f dB", i, psnr)
+		if psnr < bar {
+			t.Errorf("image %d: PSNR %.1f dB, under %s's bar of %.1f", i, psnr, JPEGDecoder(), bar)
 		}
 	}
+	t.Logf("%s: worst PSNR %.1f dB (bar %.1f)", JPEGDecoder(), worst, bar)
 	gray, _ := NewSynthetic(3, 1, 16, 16, 2, 1)
 	g, _ := packSource(t, gray, PackOptions{Encoding: PackJPEG, Quality: 100})
 	if m, _, err := g.Load(1); err != nil || m.C != 1 || g.Info().Quality != 100 {

@@ -45,3 +45,12 @@ const char *alx_impl(const_dnnl_primitive_desc_t pd) {
         return "?";
     return s;
 }
+
+int alx_channel_block(const dnnl_memory_desc_t *md) {
+    if (md->format_kind != dnnl_blocked) return 0;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int blk = 1;
+    for (int i = 0; i < b->inner_nblks; i++)
+        if (b->inner_idxs[i] == 1) blk *= (int)b->inner_blks[i];
+    return blk;
+}

@@ -26,4 +26,9 @@ void alx_free(void *p);
 // alx_impl names the implementation oneDNN picked for a primitive descriptor.
 const char *alx_impl(const_dnnl_primitive_desc_t pd);
 
+// alx_channel_block is the product of md's inner blocks over dimension 1 (channels
+// of an activation): 8 for nChw8c, 16 for nChw16c, 1 for plain layouts, 0 when md is
+// not a blocked layout at all (format any, or no memory).
+int alx_channel_block(const dnnl_memory_desc_t *md);
+
 #endif

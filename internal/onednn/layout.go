@@ -337,3 +337,49 @@ func (o *output) finish(b *Backend, dst *buffer) error {
 	dst.lay = o.lay
 	return nil
 }
+
+// channelBlock is the channel block of an activation layout: 8 for nChw8c, 16 for
+// nChw16c, 1 for plain (alx_channel_block).
+func channelBlock(m *md) int { return int(C.alx_channel_block(m)) }
+
+// convBlock asks oneDNN which layout its convolution would read an activation of c
+// channels in on this CPU (format_tag any for every tensor, 3x3 pad 1, groups g) and
+// returns that layout's channel block: what the blocked chain depends on, read from
+// oneDNN rather than assumed from one CPU (AVX2 blocks by 8, AVX-512 by 16).
+func (b *Backend) convBlock(c, g int) (int, error) {
+	const n, hw = 2, 14
+	x, err := plainMD(C.dnnl_format_tag_any, n, c, hw, hw)
+	if err != nil {
+		return 0, err
+	}
+	w, err := plainMD(C.dnnl_format_tag_any, g, c/g, c/g, 3, 3)
+	if err != nil {
+		return 0, err
+	}
+	bias, err := plainMD(C.dnnl_a, c)
+	if err != nil {
+		return 0, err
+	}
+	strides, pad := dims(1, 1), dims(1, 1)
+	var fd C.dnnl_convolution_desc_t
+	if err := status("block probe desc", C.dnnl_convolution_forward_desc_init(&fd, C.dnnl_forward_training,
+		C.dnnl_convolution_direct, &x, &w, &bias, &x, &strides[0], &pad[0], &pad[0])); err != nil {
+		return 0, err
+	}
+	pd, err := b.primDesc("block probe", unsafe.Pointer(&fd), false, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer destroyPD(pd)
+	src := queryMD(C.const_dnnl_primitive_desc_t(pd), C.dnnl_query_src_md)
+	return channelBlock(&src), nil
+}
+
+// tagBlock is the channel block of blockedTag, the layout LRN and pooling run on.
+func tagBlock() int {
+	m, err := plainMD(blockedTag(), 1, 64, 1, 1)
+	if err != nil {
+		return 0
+	}
+	return channelBlock(&m)
+}

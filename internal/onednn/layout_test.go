@@ -1,6 +1,7 @@
 package onednn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -26,6 +27,10 @@ type mirror struct {
 	ref backend.Backend
 	cpu *Backend
 	rng *rand.Rand
+	// blk is the channel block oneDNN's convolutions pick on this CPU (8 on AVX2,
+	// 16 on AVX-512): the tests size their activations from it, so each holds on
+	// either ISA (DNNL_MAX_CPU_ISA=AVX2 tries the other on an AVX-512 machine).
+	blk int
 }
 
 func newMirror(t *testing.T) *mirror {
@@ -44,7 +49,14 @@ func newMirror(t *testing.T) *mirror {
 			t.Error(err)
 		}
 	})
-	return &mirror{t: t, ref: ref, cpu: cpu, rng: rand.New(rand.NewPCG(7, 7))}
+	blk, err := cpu.convBlock(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blk < 2 {
+		t.Fatalf("oneDNN's convolution reads 64 channels in blocks of %d: no blocked layout on this CPU to test", blk)
+	}
+	return &mirror{t: t, ref: ref, cpu: cpu, rng: rand.New(rand.NewPCG(7, 7)), blk: blk}
 }
 
 func (m *mirror) random(n int) []float32 {
@@ -94,7 +106,7 @@ func (m *mirror) blocked(s backend.Shape) twin {
 		m.t.Fatal(err)
 	}
 	if tw.cpu.(*buffer).lay == nil {
-		m.t.Fatalf("identity pool of %v left a plain buffer; this CPU's blocking does not divide the channels", s)
+		m.t.Fatalf("identity pool of %v left a plain buffer (oneDNN blocks by %d here)", s, m.blk)
 	}
 	return tw
 }
@@ -145,7 +157,7 @@ const tol = 1e-5
 
 func TestLayoutDownloadCopyZero(t *testing.T) {
 	m := newMirror(t)
-	x := m.blocked(backend.Shape{N: 2, C: 16, H: 5, W: 3})
+	x := m.blocked(backend.Shape{N: 2, C: 2 * m.blk, H: 5, W: 3})
 	m.check("blocked x downloaded", x, 0)
 	if lay(x.cpu) == nil {
 		t.Error("download changed the buffer's layout")
@@ -174,7 +186,7 @@ func TestLayoutDownloadCopyZero(t *testing.T) {
 
 func TestLayoutReLU(t *testing.T) {
 	m := newMirror(t)
-	s := backend.Shape{N: 2, C: 8, H: 4, W: 5}
+	s := backend.Shape{N: 2, C: m.blk, H: 4, W: 5}
 	y := m.blocked(s)
 	m.both("relu in place", func(be backend.Backend, at func(twin) backend.Buffer) error { return be.ReLUForward(at(y), at(y)) })
 	if lay(y.cpu) == nil {
@@ -195,7 +207,7 @@ func TestLayoutReLU(t *testing.T) {
 
 func TestLayoutDropoutAndLoss(t *testing.T) {
 	m := newMirror(t)
-	s := backend.Shape{N: 2, C: 8, H: 3, W: 3}
+	s := backend.Shape{N: 2, C: m.blk, H: 3, W: 3}
 	x, y, mask := m.blocked(s), m.plain(make([]float32, s.Len())), m.blocked(s)
 	m.both("dropout forward", func(be backend.Backend, at func(twin) backend.Buffer) error {
 		return be.DropoutForward(at(x), at(y), at(mask), 0.5, 99)
@@ -208,7 +220,7 @@ func TestLayoutDropoutAndLoss(t *testing.T) {
 	})
 	m.check("dropout dx", dx, 0)
 
-	// Logits as [2, 72]: each row is one image's C*H*W values in NCHW order.
+	// Logits as [2, C*9]: each row is one image's C*H*W values in NCHW order.
 	logits, dlogits := m.blocked(s), m.blocked(s)
 	labels := []int32{5, 70}
 	var losses [2]float64
@@ -231,7 +243,7 @@ func TestLayoutDropoutAndLoss(t *testing.T) {
 
 func TestLayoutSGD(t *testing.T) {
 	m := newMirror(t)
-	s := backend.Shape{N: 1, C: 16, H: 4, W: 4}
+	s := backend.Shape{N: 1, C: m.blk, H: 4, W: 4}
 	sgd := func(w, g, v twin) {
 		m.both("sgd", func(be backend.Backend, at func(twin) backend.Buffer) error {
 			return be.SGD([]backend.SGDParam{{W: at(w), G: at(g), V: at(v), LR: 0.1, Decay: 0.01}}, 0.9, 1)
@@ -251,7 +263,7 @@ func TestLayoutSGD(t *testing.T) {
 
 func TestLayoutLinearOnFlattened(t *testing.T) {
 	m := newMirror(t)
-	s := backend.Shape{N: 2, C: 16, H: 3, W: 3}
+	s := backend.Shape{N: 2, C: 2 * m.blk, H: 3, W: 3}
 	p := backend.LinearParams{N: 2, In: s.PerImage(), Out: 5}
 	opR, err := m.ref.NewLinear(p)
 	if err != nil {
@@ -289,11 +301,11 @@ func TestLayoutLinearOnFlattened(t *testing.T) {
 	}
 }
 
-// A blocked [2, 16, 3, 3] read by a conv as [2, 8, 6, 3]: the values in NCHW order
-// are what counts, not the sizes of whoever wrote them.
+// A blocked [2, 2B, 3, 3] read by a conv as [2, B, 6, 3] (B the channel block): the
+// values in NCHW order are what counts, not the sizes of whoever wrote them.
 func TestLayoutConvReadsOtherSizes(t *testing.T) {
 	m := newMirror(t)
-	p := backend.ConvParams{In: backend.Shape{N: 2, C: 8, H: 6, W: 3}, OutC: 8, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, Groups: 1}
+	p := backend.ConvParams{In: backend.Shape{N: 2, C: m.blk, H: 6, W: 3}, OutC: m.blk, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, Groups: 1}
 	out, _ := p.Out()
 	opR, err := m.ref.NewConv(p)
 	if err != nil {
@@ -303,7 +315,7 @@ func TestLayoutConvReadsOtherSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := m.blocked(backend.Shape{N: 2, C: 16, H: 3, W: 3})
+	x := m.blocked(backend.Shape{N: 2, C: 2 * m.blk, H: 3, W: 3})
 	w, b := m.plain(m.random(p.WeightLen())), m.plain(m.random(p.OutC))
 	y := m.plain(make([]float32, out.Len()))
 	if err := opR.Forward(x.ref, w.ref, b.ref, y.ref); err != nil {
@@ -316,7 +328,7 @@ func TestLayoutConvReadsOtherSizes(t *testing.T) {
 
 	// Parameter gradients accumulate into whatever the buffers hold: here a dw last
 	// written blocked (by a copy of an activation of the same length).
-	dwShape := backend.Shape{N: 1, C: 8, H: 8, W: 9} // 576 = 8*8*3*3
+	dwShape := backend.Shape{N: 1, C: m.blk, H: m.blk, W: 9} // OutC*C*3*3
 	dw, db := m.blocked(dwShape), m.plain(m.random(p.OutC))
 	dy := m.blocked(out)
 	if err := opR.BackwardFilter(x.ref, dy.ref, dw.ref, db.ref); err != nil {
@@ -331,7 +343,7 @@ func TestLayoutConvReadsOtherSizes(t *testing.T) {
 
 func TestLayoutAdaptivePoolLoop(t *testing.T) {
 	m := newMirror(t)
-	p := backend.PoolParams{In: backend.Shape{N: 2, C: 8, H: 10, W: 10}, Kind: backend.AdaptiveAvgPool, OutH: 4, OutW: 4}
+	p := backend.PoolParams{In: backend.Shape{N: 2, C: m.blk, H: 10, W: 10}, Kind: backend.AdaptiveAvgPool, OutH: 4, OutW: 4}
 	out, _ := p.Out()
 	opR, err := m.ref.NewPool(p)
 	if err != nil {
@@ -361,16 +373,29 @@ func TestLayoutAdaptivePoolLoop(t *testing.T) {
 
 // The point of the layouts: conv -> ReLU -> LRN -> pool -> conv, forward and
 // backward, hands blocked buffers along without one conversion, and still agrees
-// with ref.
+// with ref. That is promised where a group's channels are a multiple of the block
+// oneDNN picks on this CPU; elsewhere (24 channels on AVX-512, say) the chain may
+// convert, and every hand-over is checked against the layouts oneDNN's primitive
+// descriptors asked for: an input is converted exactly when the layout its producer
+// left differs from the one its consumer wants. 8 and 24 channels a group divide 8
+// but not 16, 16 divides both, so each ISA meets both cases.
 func TestLayoutChainStaysBlocked(t *testing.T) {
+	for _, cg := range []int{8, 16, 24} {
+		t.Run(fmt.Sprintf("%d-channels-a-group", cg), func(t *testing.T) { testChain(t, cg) })
+	}
+}
+
+func testChain(t *testing.T, cg int) {
 	m := newMirror(t)
+	promised := cg%m.blk == 0
+	t.Logf("oneDNN blocks activations by %d channels here: no conversions promised: %v", m.blk, promised)
 	in := backend.Shape{N: 2, C: 3, H: 31, W: 31}
-	c1p := backend.ConvParams{In: in, OutC: 16, KH: 5, KW: 5, StrideH: 2, StrideW: 2, Groups: 1}
+	c1p := backend.ConvParams{In: in, OutC: 2 * cg, KH: 5, KW: 5, StrideH: 2, StrideW: 2, Groups: 1}
 	a1, _ := c1p.Out()
 	lp := backend.LRNParams{In: a1, Size: 5, Alpha: 0.1, Beta: 0.75, K: 2}
 	pp := backend.PoolParams{In: a1, Kind: backend.MaxPool, KH: 3, KW: 3, StrideH: 2, StrideW: 2}
 	p1, _ := pp.Out()
-	c2p := backend.ConvParams{In: p1, OutC: 16, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, Groups: 2}
+	c2p := backend.ConvParams{In: p1, OutC: 2 * cg, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, Groups: 2}
 	a2, _ := c2p.Out()
 
 	type net struct {
@@ -429,26 +454,84 @@ func TestLayoutChainStaysBlocked(t *testing.T) {
 		{"lrn dx", dy1}, {"relu dx", dr1}, {"conv1 dw", dw1}, {"conv1 db", db1}, {"conv2 dw", dw2}, {"conv2 db", db2}} {
 		m.check(c.name, c.tw, 1e-4)
 	}
-	for _, c := range []struct {
-		name string
-		tw   twin
-	}{{"conv1 y", y1}, {"lrn y", l1}, {"pool y", q1}, {"conv2 y", y2}, {"conv2 dx", dq1}, {"pool dx", dl1}, {"lrn dx", dy1}, {"relu dx", dr1}} {
-		if lay(c.tw.cpu) == nil {
-			t.Errorf("%s is plain, want oneDNN's blocked layout", c.name)
+	if promised {
+		for _, c := range []struct {
+			name string
+			tw   twin
+		}{{"conv1 y", y1}, {"lrn y", l1}, {"pool y", q1}, {"conv2 y", y2}, {"conv2 dx", dq1}, {"pool dx", dl1}, {"lrn dx", dy1}, {"relu dx", dr1}} {
+			if l := lay(c.tw.cpu); l == nil || channelBlock(&l.md) != m.blk {
+				t.Errorf("%s is not in oneDNN's %d-channel blocked layout", c.name, m.blk)
+			}
 		}
 	}
-	// Only inputs from outside the chain (x, the weights, conv2's dy) may be converted.
-	// (At these sizes every primitive is a JIT kernel on the blocked layout; on tiny
-	// images oneDNN may pick a GEMM on plain layouts for backward weights instead.)
+	// Each hand-over inside the chain: the consumer's stage and the buffer its
+	// producer wrote. (Inputs from outside, x, the weights and conv2's dy, may be
+	// converted.) At these sizes every primitive is a JIT kernel on a blocked layout;
+	// on tiny images oneDNN may pick a GEMM on plain layouts for backward weights.
 	c2, lrn, pool := nets[1].c2.(*conv), nets[1].lrn.(*fwdBwd), nets[1].pool.(*fwdBwd)
 	for _, c := range []struct {
 		name string
 		s    *staged
-	}{{"conv2 x", c2.x}, {"conv2 x for backward filter", c2.xF}, {"lrn x", lrn.x}, {"lrn x for backward", lrn.xB},
-		{"lrn dy", lrn.dy}, {"pool x", pool.x}, {"pool dy", pool.dy}, {"conv1 dy", nets[1].c1.(*conv).dyF}} {
-		if c.s.buf != nil {
-			t.Errorf("%s was converted; the chain should hand it over in the wanted layout", c.name)
+		from twin
+	}{{"conv2 x", c2.x, q1}, {"conv2 x for backward filter", c2.xF, q1}, {"lrn x", lrn.x, y1}, {"lrn x for backward", lrn.xB, y1},
+		{"lrn dy", lrn.dy, dl1}, {"pool x", pool.x, l1}, {"pool dy", pool.dy, dq1}, {"conv1 dy", nets[1].c1.(*conv).dyF, dr1}} {
+		l := lay(c.from.cpu)
+		same := c.s.wantPlain
+		if l != nil {
+			same = mdEqual(&l.md, &c.s.want)
 		}
+		if promised && !same {
+			t.Errorf("%s: its producer left blocks of %d channels, the consumer wants blocks of %d", c.name, blockOf(l), channelBlock(&c.s.want))
+		}
+		if converted := c.s.buf != nil; converted == same {
+			t.Errorf("%s: converted %v, though the producer's layout (block %d) and the wanted one (block %d) agree: %v",
+				c.name, converted, blockOf(l), channelBlock(&c.s.want), same)
+		}
+	}
+}
+
+// blockOf is l's channel block, 1 for plain.
+func blockOf(l *layout) int {
+	if l == nil {
+		return 1
+	}
+	return channelBlock(&l.md)
+}
+
+// The layout LRN and pooling run on (blockedTag) is the one oneDNN's convolutions
+// pick for wide layers on this CPU, else the chain would convert at every LRN and
+// pool; and an activation is left blocked exactly when its channels fill whole
+// blocks (layout.go rule 2): 8, 24 and 40 channels divide 8 but not 16, 16 and 32
+// both. Values come out the same either way.
+func TestLayoutChannelCounts(t *testing.T) {
+	m := newMirror(t)
+	if tb := tagBlock(); tb != m.blk {
+		t.Errorf("LRN and pooling run on blocks of %d channels, convolutions on %d", tb, m.blk)
+	}
+	for _, c := range []int{8, 16, 24, 32, 40} {
+		s := backend.Shape{N: 2, C: c, H: 5, W: 3}
+		v := m.random(s.Len())
+		tw := m.plain(v)
+		out := m.plain(make([]float32, s.Len()))
+		pp := backend.PoolParams{In: s, Kind: backend.MaxPool, KH: 1, KW: 1, StrideH: 1, StrideW: 1}
+		for i, be := range []backend.Backend{m.ref, m.cpu} {
+			id, err := be.NewPool(pp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := func(tw twin) backend.Buffer { return []backend.Buffer{tw.ref, tw.cpu}[i] }
+			if err := id.Forward(at(tw), at(out)); err != nil {
+				t.Fatal(err)
+			}
+			if err := be.ReLUForward(at(out), at(out)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := c%m.blk == 0
+		if got := lay(out.cpu) != nil; got != want {
+			t.Errorf("%d channels, block %d: left blocked %v, want %v", c, m.blk, got, want)
+		}
+		m.check(fmt.Sprintf("%d channels: pool and relu", c), out, 0)
 	}
 }
 
@@ -456,7 +539,7 @@ func TestLayoutChainStaysBlocked(t *testing.T) {
 // physical buffer as it is, Round gives its destination the source's layout.
 func TestLayoutScaleRoundAllFinite(t *testing.T) {
 	m := newMirror(t)
-	s := backend.Shape{N: 2, C: 16, H: 5, W: 5}
+	s := backend.Shape{N: 2, C: 2 * m.blk, H: 5, W: 5}
 	x := m.blocked(s)
 	m.both("scale", func(be backend.Backend, at func(twin) backend.Buffer) error {
 		return be.Scale(at(x), 3)

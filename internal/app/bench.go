@@ -15,6 +15,7 @@ import (
 	"alexnet/internal/config"
 	"alexnet/internal/dataset"
 	"alexnet/internal/model"
+	"alexnet/internal/onednn"
 	"alexnet/internal/train"
 )
 
@@ -64,6 +65,10 @@ type BenchResult struct {
 	LoaderWorkers      int     `json:"loader_workers,omitempty"`
 	LoaderNote         string  `json:"loader_note,omitempty"`
 	JPEGDecoder        string  `json:"jpeg_decoder,omitempty"`
+	// CPUISA: the instruction set oneDNN's kernels ran on (cpu backend only; after
+	// DNNL_MAX_CPU_ISA). Whether bf16 ran natively is in Backend: "(native)" or
+	// "(emulated: ...)".
+	CPUISA string `json:"cpu_isa,omitempty"`
 	// CrossBytesPerStep: bytes copied between the two towers in a training step.
 	CrossBytesPerStep int64 `json:"cross_bytes_per_step,omitempty"`
 }
@@ -224,6 +229,11 @@ func Bench(o BenchOptions, out io.Writer) error {
 		}
 	}
 	r.LoaderWorkers = c.Data.Workers
+	for _, b := range net.backends {
+		if b.Name() == "cpu" {
+			r.CPUISA = onednn.ISA()
+		}
+	}
 	if net.Towers != nil {
 		r.CrossBytesPerStep = net.Towers.CrossBytesPerStep()
 	}
@@ -256,7 +266,11 @@ func (r BenchResult) writeText(out io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "\n%s on %s, batch %d, %d timed iterations (median per layer; best and median whole steps)\n", r.Config, r.Backend, r.Batch, r.Iters)
+	on := r.Backend
+	if r.CPUISA != "" {
+		on += " (oneDNN " + r.CPUISA + ")"
+	}
+	fmt.Fprintf(out, "\n%s on %s, batch %d, %d timed iterations (median per layer; best and median whole steps)\n", r.Config, on, r.Batch, r.Iters)
 	fmt.Fprintf(out, "training step:  best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.TrainStepMS, rate(r.TrainImagesPerSec), r.TrainStepMedianMS, rate(r.TrainMedianIPS))
 	fmt.Fprintf(out, "inference:      best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.InferMS, rate(r.InferImagesPerSec), r.InferMedianMS, rate(r.InferMedianIPS))
 	fmt.Fprintf(out, "peak memory:    backend %s, process RSS %s\n", model.MiB(r.PeakBackendBytes), model.MiB(r.PeakRSSBytes))

@@ -122,7 +122,7 @@ func openNet(c *config.Config, backendFlag string, threads, device, batch int) (
 // precisionLabel says what precision b computes in, when it is not plain fp32:
 // " bf16", or " bf16 (emulated)" where a CPU rounds like a GPU without its speed.
 func precisionLabel(b backend.Backend, p backend.Precision) string {
-	_, native := b.(backend.NativePrecision)
+	native := backend.IsNative(b, p)
 	switch {
 	case p == backend.FP32:
 		return ""
@@ -131,5 +131,8 @@ func precisionLabel(b backend.Backend, p backend.Precision) string {
 	case p.Format() != 0 && !native:
 		return fmt.Sprintf(" %v (emulated: rounded like a GPU, no speed-up)", p)
 	}
-	return " " + p.String()
+	if p == backend.TF32 {
+		return " tf32"
+	}
+	return fmt.Sprintf(" %v (native)", p)
 }

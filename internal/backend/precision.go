@@ -70,8 +70,16 @@ func ParsePrecision(s string) (Precision, error) {
 	return 0, fmt.Errorf("precision %q: want %s", s, strings.Join(Precisions, ", "))
 }
 
-// NativePrecision marks a backend that implements Options.Precision itself; Open
-// wraps the others in Emulate when BF16 or FP16 is asked for.
+// NativePrecision is a backend that may implement a precision itself: Open wraps a
+// backend in Emulate when BF16 or FP16 is asked for and the backend does not report
+// it native. The answer may depend on the machine (the cpu backend computes bf16
+// natively only where the CPU has bf16 instructions).
 type NativePrecision interface {
-	NativePrecision()
+	NativePrecision(p Precision) bool
+}
+
+// IsNative reports whether b computes p itself.
+func IsNative(b Backend, p Precision) bool {
+	n, ok := b.(NativePrecision)
+	return ok && n.NativePrecision(p)
 }

@@ -78,7 +78,7 @@ func Open(name string, o Options) (Backend, error) {
 		}
 		return nil, fmt.Errorf("backend %s: %w", name, err)
 	}
-	if _, native := b.(NativePrecision); o.Precision.Format() != 0 && !native {
+	if o.Precision.Format() != 0 && !IsNative(b, o.Precision) {
 		e, err := Emulate(b, o.Precision)
 		if err != nil {
 			b.Close()

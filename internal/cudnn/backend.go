@@ -261,7 +261,7 @@ func (b *Backend) Name() string { return "cuda" }
 
 // NativePrecision declares that the backend implements backend.Options.Precision
 // itself, so backend.Open does not wrap it in backend.Emulate.
-func (b *Backend) NativePrecision() {}
+func (b *Backend) NativePrecision(backend.Precision) bool { return true }
 
 // Precision is the precision the backend was opened with.
 func (b *Backend) Precision() backend.Precision { return b.prec }

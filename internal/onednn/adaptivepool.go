@@ -1,5 +1,10 @@
 package onednn
 
+/*
+#include "helpers.h"
+*/
+import "C"
+
 import (
 	"fmt"
 
@@ -23,10 +28,10 @@ type adaptivePool struct {
 func newAdaptivePool(b *Backend, in, out backend.Shape) (*adaptivePool, error) {
 	a := &adaptivePool{b: b, in: in, out: out}
 	var err error
-	if a.x, err = b.plainStage("x", in.Len()); err != nil {
+	if a.x, err = b.plainStage("x", C.dnnl_f32, in.Len()); err != nil {
 		return nil, err
 	}
-	if a.dy, err = b.plainStage("dy", out.Len()); err != nil {
+	if a.dy, err = b.plainStage("dy", C.dnnl_f32, out.Len()); err != nil {
 		return nil, err
 	}
 	return a, nil

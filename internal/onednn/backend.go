@@ -45,8 +45,9 @@ func init() {
 type Backend struct {
 	engine  C.dnnl_engine_t
 	stream  C.dnnl_stream_t
-	threads int // OpenMP threads per primitive, 0 for OpenMP's default
-	workers int // goroutines for the Go loops
+	threads int  // OpenMP threads per primitive, 0 for OpenMP's default
+	workers int  // goroutines for the Go loops
+	bf16    bool // convolutions and matmuls compute in bf16 (precision.go)
 
 	clock atomic.Uint64 // source of buffer stamps
 
@@ -80,6 +81,7 @@ func Open(o backend.Options) (*Backend, error) {
 		live:     map[*buffer]struct{}{},
 		internal: map[unsafe.Pointer]int64{},
 		relu:     map[int]*reluKernels{},
+		bf16:     o.Precision == backend.BF16 && nativeBF16(),
 	}
 	if b.workers == 0 {
 		b.workers = runtime.GOMAXPROCS(0)

@@ -84,18 +84,26 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 		return nil, err
 	}
 
-	// What the primitives are offered: any layout, or the plain ones.
-	xAny, wAny, yAny := xPlain, wPlain, yPlain
-	if !convPlainLayouts {
-		if xAny, err = plainMD(C.dnnl_format_tag_any, in.N, in.C, in.H, in.W); err != nil {
-			return nil, err
+	// What the primitives are offered: any layout, or the plain ones; in float32, or
+	// bf16 where that is native (precision.go; the bias and its gradient stay f32).
+	dt := b.computeType()
+	offer := func(plain C.dnnl_format_tag_t) C.dnnl_format_tag_t {
+		if convPlainLayouts {
+			return plain
 		}
-		if wAny, err = plainMD(C.dnnl_format_tag_any, wDims...); err != nil {
-			return nil, err
-		}
-		if yAny, err = plainMD(C.dnnl_format_tag_any, out.N, out.C, out.H, out.W); err != nil {
-			return nil, err
-		}
+		return C.dnnl_format_tag_any
+	}
+	xAny, err := typedMD(dt, offer(C.dnnl_nchw), in.N, in.C, in.H, in.W)
+	if err != nil {
+		return nil, err
+	}
+	wAny, err := typedMD(dt, offer(wTag), wDims...)
+	if err != nil {
+		return nil, err
+	}
+	yAny, err := typedMD(dt, offer(C.dnnl_nchw), out.N, out.C, out.H, out.W)
+	if err != nil {
+		return nil, err
 	}
 	strides := dims(p.StrideH, p.StrideW)
 	padL := dims(p.PadH, p.PadW)
@@ -142,7 +150,7 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	if c.w, err = b.stage("w to forward layout", wPlain, queryMD(f, C.dnnl_query_weights_md)); err != nil {
 		return nil, err
 	}
-	if c.bias, err = b.plainStage("b", p.OutC); err != nil {
+	if c.bias, err = b.plainStage("b", C.dnnl_f32, p.OutC); err != nil {
 		return nil, err
 	}
 	if c.y, err = b.newOutput("y from forward layout", yPlain, queryMD(f, C.dnnl_query_dst_md), out.Len()); err != nil {

@@ -37,21 +37,38 @@ func dims(v ...int) (d C.dnnl_dims_t) {
 
 // plainMD describes a dense f32 tensor of the given sizes in the layout tag names.
 func plainMD(tag C.dnnl_format_tag_t, sizes ...int) (md, error) {
+	return typedMD(C.dnnl_f32, tag, sizes...)
+}
+
+// typedMD is plainMD for elements of type dt (f32 or bf16).
+func typedMD(dt C.dnnl_data_type_t, tag C.dnnl_format_tag_t, sizes ...int) (md, error) {
 	var m md
 	d := dims(sizes...)
 	err := status(fmt.Sprintf("memory desc %v", sizes),
-		C.dnnl_memory_desc_init_by_tag(&m, C.int(len(sizes)), &d[0], C.dnnl_f32, tag))
+		C.dnnl_memory_desc_init_by_tag(&m, C.int(len(sizes)), &d[0], dt, tag))
 	return m, err
 }
 
 // stridedMD describes an f32 tensor with explicit strides (in elements): how a
 // row-major [R, C] matrix is seen transposed without moving it.
 func stridedMD(sizes, strides []int) (md, error) {
+	return stridedTypedMD(C.dnnl_f32, sizes, strides)
+}
+
+func stridedTypedMD(dt C.dnnl_data_type_t, sizes, strides []int) (md, error) {
 	var m md
 	d, s := dims(sizes...), dims(strides...)
 	err := status(fmt.Sprintf("memory desc %v strides %v", sizes, strides),
-		C.dnnl_memory_desc_init_by_strides(&m, C.int(len(sizes)), &d[0], C.dnnl_f32, &s[0]))
+		C.dnnl_memory_desc_init_by_strides(&m, C.int(len(sizes)), &d[0], dt, &s[0]))
 	return m, err
+}
+
+// asF32 is m with f32 elements in the same places: how a bf16 result is kept in a
+// float32 buffer without giving up its blocked layout. (Strides count elements, so
+// only the type changes.)
+func asF32(m md) md {
+	m.data_type = C.dnnl_f32
+	return m
 }
 
 func mdEqual(a, b *md) bool { return C.dnnl_memory_desc_equal(a, b) != 0 }

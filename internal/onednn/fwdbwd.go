@@ -40,9 +40,10 @@ type fwdBwd struct {
 	Impl      [2]string
 }
 
-// blockedTag is the activation layout oneDNN's JIT kernels prefer on this CPU.
+// blockedTag is the activation layout oneDNN's JIT kernels prefer on this CPU
+// (TestLayoutChannelCounts holds it to what its convolutions pick).
 func blockedTag() C.dnnl_format_tag_t {
-	if C.dnnl_get_effective_cpu_isa() >= C.dnnl_cpu_isa_avx512_core {
+	if isaHas(C.dnnl_cpu_isa_avx512_core) {
 		return C.dnnl_nChw16c
 	}
 	return C.dnnl_nChw8c

@@ -183,14 +183,18 @@ func (b *Backend) stage(what string, plain, want md, shared ...*staged) (*staged
 	return &staged{what: what, want: want, plain: plain, wantPlain: mdEqual(&plain, &want), routes: map[*layout]*route{}}, nil
 }
 
-// plainStage reads an input of n floats in plain order: for linear's operands and the
-// Go loops.
-func (b *Backend) plainStage(what string, n int) (*staged, error) {
+// plainStage reads an input of n floats in plain order as elements of type dt (f32,
+// or bf16 for a native bf16 matmul): for linear's operands and the Go loops.
+func (b *Backend) plainStage(what string, dt C.dnnl_data_type_t, n int) (*staged, error) {
 	v, err := plainMD(C.dnnl_a, n)
 	if err != nil {
 		return nil, err
 	}
-	return b.stage(what, v, v)
+	want, err := typedMD(dt, C.dnnl_a, n)
+	if err != nil {
+		return nil, err
+	}
+	return b.stage(what, v, want)
 }
 
 func (s *staged) route(b *Backend, from *layout) (*route, error) {
@@ -279,19 +283,31 @@ type output struct {
 }
 
 // newOutput is the output of an activation (y, dx) of n floats, plain layout plain,
-// that the primitive writes in layout got.
+// that the primitive writes in layout got. A bf16 result (native bf16, see
+// precision.go) is converted to float32 in the same blocked layout where rule 2
+// allows, so the float32 layers after it read it as it is.
 func (b *Backend) newOutput(what string, plain, got md, n int) (*output, error) {
 	if mdEqual(&plain, &got) {
 		return &output{md: got}, nil
 	}
-	lay, err := b.newLayout(got, n)
+	f32 := asF32(got)
+	lay, err := b.newLayout(f32, n)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if lay != nil {
+	if lay != nil && mdEqual(&f32, &got) {
 		return &output{md: got, lay: lay}, nil
 	}
-	return b.convertedOutput(what, plain, got, false)
+	to := plain
+	if lay != nil {
+		to = lay.md
+	}
+	o, err := b.convertedOutput(what, to, got, false)
+	if err != nil {
+		return nil, err
+	}
+	o.lay = lay
+	return o, nil
 }
 
 // newGradOutput is the output of a parameter gradient, added to the caller's plain
@@ -300,12 +316,14 @@ func (b *Backend) newGradOutput(what string, plain, got md) (*output, error) {
 	return b.convertedOutput(what, plain, got, true)
 }
 
-func (b *Backend) convertedOutput(what string, plain, got md, accumulate bool) (*output, error) {
+// convertedOutput writes the primitive's result (layout got) to a private buffer and
+// converts it into the caller's in layout to, adding to what is there if accumulate.
+func (b *Backend) convertedOutput(what string, to, got md, accumulate bool) (*output, error) {
 	buf, err := b.allocInternal(mdBytes(&got))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	k, err := b.newReorder(what, got, plain, accumulate)
+	k, err := b.newReorder(what, got, to, accumulate)
 	if err != nil {
 		return nil, err
 	}

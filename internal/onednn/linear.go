@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"unsafe"
 
 	"alexnet/internal/backend"
@@ -67,39 +68,50 @@ func (b *Backend) newLinear(p backend.LinearParams) (*linear, error) {
 	}
 	l := &linear{b: b, p: p}
 	n, in, out := p.N, p.In, p.Out
-	rowMajor := func(r, c int) (md, error) { return stridedMD([]int{r, c}, []int{c, 1}) }
+	// Operands (x, w, dy) in the compute type, bf16 where native (precision.go);
+	// results and the bias in float32.
+	dt := b.computeType()
+	rowMajor := func(dt C.dnnl_data_type_t, r, c int) (md, error) { return stridedTypedMD(dt, []int{r, c}, []int{c, 1}) }
 	// transposed views [r, c] of a row-major [c, r] matrix
-	transposed := func(r, c int) (md, error) { return stridedMD([]int{r, c}, []int{1, r}) }
+	transposed := func(r, c int) (md, error) { return stridedTypedMD(dt, []int{r, c}, []int{1, r}) }
+	f32 := C.dnnl_data_type_t(C.dnnl_f32)
 	var ms [8]md
 	var err error
 	for i, f := range []func() (md, error){
-		func() (md, error) { return rowMajor(n, in) },     // 0 x
-		func() (md, error) { return transposed(in, out) }, // 1 w^T
-		func() (md, error) { return rowMajor(1, out) },    // 2 b
-		func() (md, error) { return rowMajor(n, out) },    // 3 y, dy
-		func() (md, error) { return rowMajor(out, in) },   // 4 w, dw
-		func() (md, error) { return transposed(out, n) },  // 5 dy^T
+		func() (md, error) { return rowMajor(dt, n, in) },   // 0 x
+		func() (md, error) { return transposed(in, out) },   // 1 w^T
+		func() (md, error) { return rowMajor(f32, 1, out) }, // 2 b
+		func() (md, error) { return rowMajor(f32, n, out) }, // 3 y
+		func() (md, error) { return rowMajor(dt, out, in) }, // 4 w
+		func() (md, error) { return transposed(out, n) },    // 5 dy^T
+		func() (md, error) { return rowMajor(dt, n, out) },  // 6 dy
+		func() (md, error) { return rowMajor(f32, n, in) },  // 7 dx
 	} {
 		if ms[i], err = f(); err != nil {
 			return nil, err
 		}
 	}
-	x, wT, bias, y, w, dyT := &ms[0], &ms[1], &ms[2], &ms[3], &ms[4], &ms[5]
+	x, wT, bias, y, w, dyT, dy, dx := &ms[0], &ms[1], &ms[2], &ms[3], &ms[4], &ms[5], &ms[6], &ms[7]
+	dw, err := rowMajor(f32, out, in)
+	if err != nil {
+		return nil, err
+	}
 	if l.fwd, err = b.newMatmul("linear forward", x, wT, bias, y, false); err != nil {
 		return nil, err
 	}
-	if l.bwdData, err = b.newMatmul("linear backward data", y, w, nil, x, false); err != nil {
+	if l.bwdData, err = b.newMatmul("linear backward data", dy, w, nil, dx, false); err != nil {
 		return nil, err
 	}
-	if l.bwdFilter, err = b.newMatmul("linear backward filter", dyT, x, nil, w, true); err != nil {
+	if l.bwdFilter, err = b.newMatmul("linear backward filter", dyT, x, nil, &dw, true); err != nil {
 		return nil, err
 	}
 	for _, st := range []struct {
 		s    **staged
 		what string
+		dt   C.dnnl_data_type_t
 		n    int
-	}{{&l.x, "x", n * in}, {&l.w, "w", out * in}, {&l.bias, "b", out}, {&l.dy, "dy", n * out}} {
-		if *st.s, err = b.plainStage(st.what, st.n); err != nil {
+	}{{&l.x, "x", dt, n * in}, {&l.w, "w", dt, out * in}, {&l.bias, "b", f32, out}, {&l.dy, "dy", dt, n * out}} {
+		if *st.s, err = b.plainStage(st.what, st.dt, st.n); err != nil {
 			return nil, err
 		}
 	}
@@ -157,7 +169,7 @@ func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 	if a.err != nil {
 		return a.err
 	}
-	dys, err := l.dy.f32(l.b, dyb)
+	dyp, err := l.dy.from(l.b, dyb)
 	if err != nil {
 		return err
 	}
@@ -173,11 +185,20 @@ func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 	}
 	defer dwb.wrote()
 	defer dbb.wrote()
-	if err := l.bwdFilter.run(l.b, unsafe.Pointer(&dys[0]), xp, dwb.p); err != nil {
+	if err := l.bwdFilter.run(l.b, dyp, xp, dwb.p); err != nil {
 		return err
 	}
-	// db += column sums of dy: N x Out adds, too few to be worth a primitive.
-	d, g := dbb.f32(), dys
+	// db += column sums of dy as the matmul read it (rounded to bf16 where native):
+	// N x Out adds, too few to be worth a primitive.
+	d := dbb.f32()
+	if l.b.bf16 {
+		g := unsafe.Slice((*uint16)(dyp), l.p.N*l.p.Out)
+		for i, v := range g {
+			d[i%l.p.Out] += math.Float32frombits(uint32(v) << 16)
+		}
+		return nil
+	}
+	g := unsafe.Slice((*float32)(dyp), l.p.N*l.p.Out)
 	for i := 0; i < l.p.N; i++ {
 		add(d, g[i*l.p.Out:(i+1)*l.p.Out])
 	}

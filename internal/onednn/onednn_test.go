@@ -1,6 +1,7 @@
 package onednn
 
 import (
+	"strings"
 	"testing"
 
 	"alexnet/internal/backend"
@@ -16,10 +17,11 @@ func TestConformanceOneThread(t *testing.T) {
 	backendtest.Run(t, func() (backend.Backend, error) { return backend.Open("cpu", backend.Options{Threads: 1}) })
 }
 
-// bf16 and fp16, emulated (backend.Emulate) on oneDNN and on the reference alike:
-// both round the same inputs, so they differ only where a different summation
-// order puts an output on the other side of a rounding boundary
-// (backendtest.GEMMTolerance).
+// bf16 and fp16 against the reference under backend.Emulate. fp16 is emulated on
+// oneDNN too; bf16 runs oneDNN's bf16 kernels where the CPU has them (precision.go),
+// else the emulation. Either way both round the same inputs at the same points, so
+// they differ only where a different summation order puts an output on the other
+// side of a rounding boundary (backendtest.GEMMTolerance).
 func TestConformanceBF16(t *testing.T) {
 	backendtest.RunWith(t, func() (backend.Backend, error) {
 		return backend.Open("cpu", backend.Options{Precision: backend.BF16})
@@ -105,5 +107,77 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := Open(backend.Options{Threads: -1}); err == nil {
 		t.Error("threads -1: no error")
+	}
+}
+
+// The emulation stays checked on CPUs with bf16 instructions too (on those without,
+// TestConformanceBF16 already runs it).
+func TestConformanceBF16Emulated(t *testing.T) {
+	t.Setenv("ALEXNET_CPU_BF16", "emulate")
+	backendtest.RunWith(t, func() (backend.Backend, error) {
+		return backend.Open("cpu", backend.Options{Precision: backend.BF16})
+	}, backendtest.Options{Precision: backend.BF16})
+}
+
+// bf16 is native exactly where oneDNN's effective ISA has bf16 instructions (and
+// not under ALEXNET_CPU_BF16=emulate): its convolutions and matmuls then run bf16
+// kernels, and a convolution's bf16 result still reaches the caller as float32 in
+// the blocked layout of the float32 chain. Where the CPU has none (or
+// DNNL_MAX_CPU_ISA=AVX2), backend.Open hands back the emulation.
+func TestNativeBF16(t *testing.T) {
+	for _, emulate := range []bool{false, true} {
+		if emulate {
+			t.Setenv("ALEXNET_CPU_BF16", "emulate")
+		}
+		be, err := backend.Open("cpu", backend.Options{Precision: backend.BF16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := hasBF16() && !emulate
+		t.Logf("ISA %s, ALEXNET_CPU_BF16=emulate %v: native %v", ISA(), emulate, want)
+		b, native := be.(*Backend)
+		if native != want || backend.IsNative(be, backend.BF16) != want {
+			be.Close()
+			t.Fatalf("Open returned %T (native %v), want native %v", be, backend.IsNative(be, backend.BF16), want)
+		}
+		if !native {
+			be.Close()
+			continue
+		}
+		blk, err := b.convBlock(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := backend.ConvParams{In: backend.Shape{N: 2, C: 2 * blk, H: 9, W: 9}, OutC: 2 * blk, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1, Groups: 2}
+		c, err := b.newConv(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := b.newLinear(backend.LinearParams{N: 4, In: 64, Out: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, impl := range []string{c.Impl[0], c.Impl[1], c.Impl[2], l.fwd.impl, l.bwdData.impl, l.bwdFilter.impl} {
+			if !strings.Contains(impl, "bf16") {
+				t.Errorf("a native bf16 primitive runs on %s", impl)
+			}
+		}
+		t.Logf("conv %v, linear %s", c.Impl, l.fwd.impl)
+		bufs := make([]backend.Buffer, 4)
+		out, _ := p.Out()
+		for i, n := range []int{p.In.Len(), p.WeightLen(), p.OutC, out.Len()} {
+			if bufs[i], err = b.Alloc(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Forward(bufs[0], bufs[1], bufs[2], bufs[3]); err != nil {
+			t.Fatal(err)
+		}
+		if y := bufs[3].(*buffer).lay; y == nil || channelBlock(&y.md) != blk || y.md.data_type != asF32(y.md).data_type {
+			t.Errorf("bf16 conv left y in %v, want float32 blocks of %d channels", y, blk)
+		}
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 }

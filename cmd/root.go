@@ -25,7 +25,7 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 func addConfigFlags(c *cobra.Command, src *app.ConfigSource) {
 	addConfigFileFlags(c, src)
 	c.Flags().StringVar(&src.Devices, "devices", "", "run the paper's two towers on these devices: 0,1 (two GPUs), 0,0 (one GPU) or cpu,cpu")
-	c.Flags().StringVar(&src.Precision, "precision", "", "arithmetic of conv and linear layers: fp32, tf32, bf16 or fp16 (default: the config's train.precision); on CPUs bf16/fp16 are emulated (same numbers, no speed-up)")
+	c.Flags().StringVar(&src.Precision, "precision", "", "arithmetic of conv and linear layers: fp32, tf32, bf16 or fp16 (default: the config's train.precision); on CPUs bf16 runs natively where the CPU has AVX512_BF16, else bf16 and fp16 are emulated (same numbers, slower)")
 }
 
 // addConfigFileFlags are the flags that choose a config, for commands that do not run a network.

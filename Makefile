@@ -10,13 +10,15 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: build test demo deps bench fixtures device clean
 
 build:
-	CGO_ENABLED=1 $(GO) build -o $(BIN) .
+	CGO_ENABLED=1 $(GO) build -buildvcs=auto -o $(BIN) .
 
+# go.mod and go.sum must be tidy (go mod tidy -diff prints what would change and fails).
 # After the native run, the paths this machine does not take by default, so that
 # every machine checks both: oneDNN's AVX2 kernels (8-channel blocks) where the CPU
 # has AVX-512 (16), and Go's JPEG decoder where libturbojpeg is installed. -count=1:
 # Go's test cache does not see DNNL_MAX_CPU_ISA, which only oneDNN's C code reads.
 test:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) test ./...
 	DNNL_MAX_CPU_ISA=AVX2 $(GO) test -count=1 ./internal/onednn ./internal/backend/... ./internal/model ./internal/parallel

@@ -2,17 +2,11 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"alexnet/cmd"
-	"alexnet/internal/app"
 )
 
 func main() {
-	err := cmd.Root().Execute()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "alexnet:", err)
-	}
-	os.Exit(app.Code(err))
+	os.Exit(cmd.Execute(cmd.Root(), os.Args[1:], os.Stderr))
 }

@@ -3,13 +3,116 @@
 package cmd
 
 import (
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"alexnet/internal/app"
 )
 
-// Root builds the command tree.
-func Root() *cobra.Command {
+// Runners are the run functions the commands call, one per command: a command only
+// fills its options struct and calls its runner (cli/cli's pattern), so tests can
+// swap a runner for one that records the options it was given.
+type Runners struct {
+	Train   func(app.TrainOptions, io.Writer, io.Writer) error
+	Eval    func(app.EvalOptions, io.Writer) error
+	Predict func(app.PredictOptions, io.Writer) error
+	Summary func(app.SummaryOptions, io.Writer) error
+	Bench   func(app.BenchOptions, io.Writer) error
+	Devices func(io.Writer) error
+	Import  func(app.ImportOptions, io.Writer) error
+	Filters func(app.FiltersOptions, io.Writer) error
+	Pack    func(app.PackOptions, io.Writer, io.Writer) error
+}
+
+// AppRunners are the real run functions, in internal/app.
+func AppRunners() Runners {
+	return Runners{Train: app.Train, Eval: app.Eval, Predict: app.Predict, Summary: app.Summary, Bench: app.Bench,
+		Devices: app.Devices, Import: app.Import, Filters: app.Filters, Pack: app.Pack}
+}
+
+// Root builds the command tree over the real run functions.
+func Root() *cobra.Command { return NewRoot(AppRunners()) }
+
+// Execute runs root on args and returns the process's exit code, having printed an
+// error as one line on stderr: app's typed codes, and 2 (app.ExitUsage) for the
+// errors cobra itself finds (an unknown command or flag, a wrong number of
+// arguments), with the hint to see --help.
+func Execute(root *cobra.Command, args []string, stderr io.Writer) int {
+	root.SetArgs(args)
+	root.SetErr(stderr)
+	c, err := root.ExecuteC()
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageError(c, err)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "alexnet:", err)
+	}
+	return app.Code(err)
+}
+
+// usageError marks err as a usage error (exit 2) and points at the command's help.
+func usageError(c *cobra.Command, err error) error {
+	return app.Usage(fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
+}
+
+// args makes a positional-argument check's errors usage errors.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, a []string) error {
+		if err := check(c, a); err != nil {
+			return usageError(c, err)
+		}
+		return nil
+	}
+}
+
+// version is the module's version and the VCS revision the binary was built from
+// (Go's build information, which make build asks for with -buildvcs=auto), e.g.
+// "v0.0.0-20261202162701-86667c8ee4b9+dirty, go1.26.8", or "(devel), go1.26.8" when
+// the build recorded no revision.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return v + ", " + bi.GoVersion
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if strings.Contains(v, rev) { // a pseudo-version names the revision already
+		return v + ", " + bi.GoVersion
+	}
+	info := "rev " + rev + dirty
+	if at != "" {
+		info += ", " + at
+	}
+	return v + " (" + info + "), " + bi.GoVersion
+}
+
+// NewRoot builds the command tree over the given run functions.
+func NewRoot(r Runners) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "alexnet",
 		Short: "Train and run AlexNet (Krizhevsky, Sutskever, Hinton 2012) on oneDNN and cuDNN",
@@ -17,8 +120,11 @@ func Root() *cobra.Command {
 described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at run time).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
-	root.AddCommand(trainCmd(), evalCmd(), predictCmd(), summaryCmd(), benchCmd(), devicesCmd(), importCmd(), filtersCmd(), packCmd())
+	root.SetVersionTemplate("alexnet {{.Version}}\n")
+	root.SetFlagErrorFunc(usageError)
+	root.AddCommand(trainCmd(r), evalCmd(r), predictCmd(r), summaryCmd(r), benchCmd(r), devicesCmd(r), importCmd(r), filtersCmd(r), packCmd(r))
 	return root
 }
 
@@ -34,14 +140,14 @@ func addConfigFileFlags(c *cobra.Command, src *app.ConfigSource) {
 	c.Flags().StringArrayVar(&src.Sets, "set", nil, "override a config key, section.key=value (repeatable)")
 }
 
-func summaryCmd() *cobra.Command {
+func summaryCmd(r Runners) *cobra.Command {
 	var o app.SummaryOptions
 	c := &cobra.Command{
 		Use:   "summary",
 		Short: "Per-layer shapes, parameters, FLOPs and memory of a network",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return app.Summary(o, c.OutOrStdout())
+			return r.Summary(o, c.OutOrStdout())
 		},
 	}
 	addConfigFlags(c, &o.Config)
@@ -56,14 +162,14 @@ func addBackendFlags(c *cobra.Command, name *string, threads, device *int) {
 	c.Flags().IntVar(device, "device", 0, "GPU ordinal for the cuda backend")
 }
 
-func benchCmd() *cobra.Command {
+func benchCmd(r Runners) *cobra.Command {
 	o := app.BenchOptions{Iters: 5, Warmup: 2, LoaderBatches: 20}
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Time a training step and inference, whole and per layer (like caffe time)",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return app.Bench(o, c.OutOrStdout())
+			return r.Bench(o, c.OutOrStdout())
 		},
 	}
 	addConfigFlags(c, &o.Config)
@@ -76,7 +182,7 @@ func benchCmd() *cobra.Command {
 	return c
 }
 
-func trainCmd() *cobra.Command {
+func trainCmd(r Runners) *cobra.Command {
 	var o app.TrainOptions
 	c := &cobra.Command{
 		Use:   "train",
@@ -86,9 +192,9 @@ default: a small AlexNet-shaped net on Fashion-MNIST from /usr/share/datasets/fa
 (Debian's dataset-fashion-mnist). Checkpoints (last.ckpt, best.ckpt), metrics.jsonl and
 curves.png go to --out. SIGINT or SIGTERM finishes the step, writes last.ckpt and exits
 with code 130; --resume continues from a checkpoint exactly.`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return app.Train(o, c.OutOrStdout(), c.ErrOrStderr())
+			return r.Train(o, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	addConfigFlags(c, &o.Config)
@@ -99,14 +205,14 @@ with code 130; --resume continues from a checkpoint exactly.`,
 	return c
 }
 
-func evalCmd() *cobra.Command {
+func evalCmd(r Runners) *cobra.Command {
 	var o app.EvalOptions
 	c := &cobra.Command{
 		Use:   "eval",
 		Short: "Loss, top-1 and top-5 of a checkpoint on the validation split",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return app.Eval(o, c.OutOrStdout())
+			return r.Eval(o, c.OutOrStdout())
 		},
 	}
 	addConfigFlags(c, &o.Config)
@@ -118,15 +224,15 @@ func evalCmd() *cobra.Command {
 	return c
 }
 
-func predictCmd() *cobra.Command {
+func predictCmd(r Runners) *cobra.Command {
 	o := app.PredictOptions{TopK: 5}
 	c := &cobra.Command{
 		Use:   "predict --weights CKPT IMAGE...",
 		Short: "Classify images: the top-K labels with probabilities",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  args(cobra.MinimumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Images = args
-			return app.Predict(o, c.OutOrStdout())
+			return r.Predict(o, c.OutOrStdout())
 		},
 	}
 	addConfigFlags(c, &o.Config)
@@ -137,26 +243,26 @@ func predictCmd() *cobra.Command {
 	return c
 }
 
-func devicesCmd() *cobra.Command {
+func devicesCmd(r Runners) *cobra.Command {
 	return &cobra.Command{
 		Use:   "devices",
 		Short: "List the GPUs and the CUDA, cuBLAS and cuDNN libraries found",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return app.Devices(c.OutOrStdout())
+			return r.Devices(c.OutOrStdout())
 		},
 	}
 }
 
-func importCmd() *cobra.Command {
+func importCmd(r Runners) *cobra.Command {
 	o := app.ImportOptions{From: "torchvision"}
 	c := &cobra.Command{
 		Use:   "import --from torchvision FILE.pth --out model.ckpt",
 		Short: "Convert torchvision's AlexNet weights into a checkpoint (config alexnet-owt)",
-		Args:  cobra.ExactArgs(1),
+		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.In = args[0]
-			return app.Import(o, c.OutOrStdout())
+			return r.Import(o, c.OutOrStdout())
 		},
 	}
 	c.Flags().StringVar(&o.From, "from", o.From, "where the weights come from (torchvision)")
@@ -164,14 +270,14 @@ func importCmd() *cobra.Command {
 	return c
 }
 
-func filtersCmd() *cobra.Command {
+func filtersCmd(r Runners) *cobra.Command {
 	o := app.FiltersOptions{Scale: 3}
 	c := &cobra.Command{
 		Use:   "filters --weights CKPT --out conv1.png",
 		Short: "Draw the first layer's kernels, as in the paper's Figure 3",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return app.Filters(o, c.OutOrStdout())
+			return r.Filters(o, c.OutOrStdout())
 		},
 	}
 	addConfigFlags(c, &o.Config)
@@ -183,7 +289,7 @@ func filtersCmd() *cobra.Command {
 	return c
 }
 
-func packCmd() *cobra.Command {
+func packCmd(r Runners) *cobra.Command {
 	var o app.PackOptions
 	c := &cobra.Command{
 		Use:   "pack --config CONFIG --out DIR",
@@ -202,10 +308,10 @@ pack (--set data.format=packed --set data.root=DIR) then does less per image:
                    image in our benchmark: ImageNet ~32 GB)
 
 --square keeps the central square as the paper did (256x256).`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.SizeSet = c.Flags().Changed("size")
-			return app.Pack(o, c.OutOrStdout(), c.ErrOrStderr())
+			return r.Pack(o, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	addConfigFileFlags(c, &o.Config)

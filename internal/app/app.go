@@ -32,7 +32,10 @@ type ExitErr struct {
 func (e *ExitErr) Error() string { return e.Err.Error() }
 func (e *ExitErr) Unwrap() error { return e.Err }
 
-func usage(err error) error       { return &ExitErr{Code: ExitUsage, Err: err} }
+func usage(err error) error { return &ExitErr{Code: ExitUsage, Err: err} }
+
+// Usage marks err as a bad invocation: exit code 2 (ExitUsage).
+func Usage(err error) error       { return usage(err) }
 func unavailable(err error) error { return &ExitErr{Code: ExitUnavailable, Err: err} }
 
 // Code is the exit code for err.

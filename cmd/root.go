@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"alexnet/configs"
 	"alexnet/internal/app"
+	"alexnet/internal/backend"
 )
 
 // Runners are the run functions the commands call, one per command: a command only
@@ -128,22 +130,50 @@ described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at
 	return root
 }
 
+// fixed completes a flag with a fixed list of values.
+func fixed(values ...string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
+}
+
+// completeConfig offers the built-in config names, then the shell's files.
+func completeConfig(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	names := configs.Names()
+	for i, n := range names {
+		names[i] = strings.TrimSuffix(n, ".yaml")
+	}
+	return names, cobra.ShellCompDirectiveDefault
+}
+
+// complete registers value completions for a flag c has. Registering fails only for
+// a flag that does not exist or is registered twice: a slip in this file, caught at
+// start-up by every test of cmd, before any input is read.
+func complete(c *cobra.Command, flag string, f func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective)) {
+	if err := c.RegisterFlagCompletionFunc(flag, f); err != nil {
+		panic(err)
+	}
+}
+
 func addConfigFlags(c *cobra.Command, src *app.ConfigSource) {
 	addConfigFileFlags(c, src)
 	c.Flags().StringVar(&src.Devices, "devices", "", "run the paper's two towers on these devices: 0,1 (two GPUs), 0,0 (one GPU) or cpu,cpu")
+	complete(c, "devices", fixed("0,1", "0,0", "cpu,cpu"))
 	c.Flags().StringVar(&src.Precision, "precision", "", "arithmetic of conv and linear layers: fp32, tf32, bf16 or fp16 (default: the config's train.precision); on CPUs bf16 runs natively where the CPU has AVX512_BF16, else bf16 and fp16 are emulated (same numbers, slower)")
+	complete(c, "precision", fixed(backend.Precisions...))
 }
 
 // addConfigFileFlags are the flags that choose a config, for commands that do not run a network.
 func addConfigFileFlags(c *cobra.Command, src *app.ConfigSource) {
 	c.Flags().StringVarP(&src.Path, "config", "c", "", "config file, or a built-in name (alexnet, alexnet-1gpu, alexnet-owt, fashion-mnist); default: the built-in fashion-mnist")
+	complete(c, "config", completeConfig)
 	c.Flags().StringArrayVar(&src.Sets, "set", nil, "override a config key, section.key=value (repeatable)")
 }
 
 func summaryCmd(r Runners) *cobra.Command {
 	var o app.SummaryOptions
 	c := &cobra.Command{
-		Use:   "summary",
+		Use: "summary",
+		Example: `  alexnet summary --config alexnet
+  alexnet summary --config alexnet --batch 128 --json`,
 		Short: "Per-layer shapes, parameters, FLOPs and memory of a network",
 		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -158,6 +188,7 @@ func summaryCmd(r Runners) *cobra.Command {
 
 func addBackendFlags(c *cobra.Command, name *string, threads, device *int) {
 	c.Flags().StringVar(name, "backend", "", "auto, cuda, cpu (oneDNN) or ref (pure Go); default: the config's train.backend, else auto")
+	complete(c, "backend", fixed("auto", "cuda", "cpu", "ref"))
 	c.Flags().IntVar(threads, "threads", 0, "CPU threads for the cpu backend (default: all cores)")
 	c.Flags().IntVar(device, "device", 0, "GPU ordinal for the cuda backend")
 }
@@ -165,7 +196,10 @@ func addBackendFlags(c *cobra.Command, name *string, threads, device *int) {
 func benchCmd(r Runners) *cobra.Command {
 	o := app.BenchOptions{Iters: 5, Warmup: 2, LoaderBatches: 20}
 	c := &cobra.Command{
-		Use:   "bench",
+		Use: "bench",
+		Example: `  alexnet bench --config alexnet --batch 32 --backend cpu
+  alexnet bench --config alexnet --batch 128 --backend cuda --precision bf16 --json
+  DNNL_MAX_CPU_ISA=AVX2 alexnet bench --config alexnet --batch 32 --backend cpu`,
 		Short: "Time a training step and inference, whole and per layer (like caffe time)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -185,7 +219,11 @@ func benchCmd(r Runners) *cobra.Command {
 func trainCmd(r Runners) *cobra.Command {
 	var o app.TrainOptions
 	c := &cobra.Command{
-		Use:   "train",
+		Use: "train",
+		Example: `  alexnet train                                   # the built-in Fashion-MNIST net
+  alexnet train --config alexnet --set data.root=/data/imagenet --out runs/paper
+  alexnet train --resume runs/paper/last.ckpt
+  alexnet train --config alexnet --devices 0,1    # the paper's two towers`,
 		Short: "Train a network (default: the built-in Fashion-MNIST net)",
 		Long: `Train a network from a YAML config. Without --config it trains the built-in
 default: a small AlexNet-shaped net on Fashion-MNIST from /usr/share/datasets/fashion-mnist
@@ -208,7 +246,9 @@ with code 130; --resume continues from a checkpoint exactly.`,
 func evalCmd(r Runners) *cobra.Command {
 	var o app.EvalOptions
 	c := &cobra.Command{
-		Use:   "eval",
+		Use: "eval",
+		Example: `  alexnet eval --weights runs/demo/best.ckpt
+  alexnet eval --config alexnet --weights runs/paper/best.ckpt --ten-crop --json`,
 		Short: "Loss, top-1 and top-5 of a checkpoint on the validation split",
 		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -227,7 +267,9 @@ func evalCmd(r Runners) *cobra.Command {
 func predictCmd(r Runners) *cobra.Command {
 	o := app.PredictOptions{TopK: 5}
 	c := &cobra.Command{
-		Use:   "predict --weights CKPT IMAGE...",
+		Use: "predict --weights CKPT IMAGE...",
+		Example: `  alexnet predict --weights runs/demo/best.ckpt docs/samples/ankle-boot.png
+  alexnet predict --weights owt.ckpt --topk 3 --json cat.jpg dog.png`,
 		Short: "Classify images: the top-K labels with probabilities",
 		Args:  args(cobra.MinimumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -245,9 +287,10 @@ func predictCmd(r Runners) *cobra.Command {
 
 func devicesCmd(r Runners) *cobra.Command {
 	return &cobra.Command{
-		Use:   "devices",
-		Short: "List the GPUs and the CUDA, cuBLAS and cuDNN libraries found",
-		Args:  args(cobra.NoArgs),
+		Use:     "devices",
+		Example: `  alexnet devices`,
+		Short:   "List the GPUs and the CUDA, cuBLAS and cuDNN libraries found",
+		Args:    args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return r.Devices(c.OutOrStdout())
 		},
@@ -257,7 +300,9 @@ func devicesCmd(r Runners) *cobra.Command {
 func importCmd(r Runners) *cobra.Command {
 	o := app.ImportOptions{From: "torchvision"}
 	c := &cobra.Command{
-		Use:   "import --from torchvision FILE.pth --out model.ckpt",
+		Use: "import --from torchvision FILE.pth --out model.ckpt",
+		Example: `  alexnet import --from torchvision alexnet-owt-7be5be79.pth --out owt.ckpt
+  alexnet predict --weights owt.ckpt rose.jpg`,
 		Short: "Convert torchvision's AlexNet weights into a checkpoint (config alexnet-owt)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -266,6 +311,7 @@ func importCmd(r Runners) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&o.From, "from", o.From, "where the weights come from (torchvision)")
+	complete(c, "from", fixed("torchvision"))
 	c.Flags().StringVarP(&o.Out, "out", "o", "", "checkpoint to write (required)")
 	return c
 }
@@ -273,7 +319,9 @@ func importCmd(r Runners) *cobra.Command {
 func filtersCmd(r Runners) *cobra.Command {
 	o := app.FiltersOptions{Scale: 3}
 	c := &cobra.Command{
-		Use:   "filters --weights CKPT --out conv1.png",
+		Use: "filters --weights CKPT --out conv1.png",
+		Example: `  alexnet filters --weights runs/paper/best.ckpt --out conv1.png
+  alexnet filters --weights alexnet-owt-7be5be79.pth --out owt-conv1.png --scale 4`,
 		Short: "Draw the first layer's kernels, as in the paper's Figure 3",
 		Args:  args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -292,7 +340,9 @@ func filtersCmd(r Runners) *cobra.Command {
 func packCmd(r Runners) *cobra.Command {
 	var o app.PackOptions
 	c := &cobra.Command{
-		Use:   "pack --config CONFIG --out DIR",
+		Use: "pack --config CONFIG --out DIR",
+		Example: `  alexnet pack --config alexnet --set data.root=/data/imagenet --out /data/packs --square
+  alexnet train --config alexnet --set data.format=packed --set data.root=/data/packs`,
 		Short: "Decode and resize a data set once, into packs the loader reads without decoding",
 		Long: `pack reads the config's data set (an ImageFolder of JPEGs, say), resizes every image
 once (shorter side to data.resize, as the loader would) and writes DIR/<split>.pack for the
@@ -319,6 +369,7 @@ pack (--set data.format=packed --set data.root=DIR) then does less per image:
 	c.Flags().IntVar(&o.Size, "size", 0, "shorter side to resize to (default: the config's data.resize; 0 keeps the sizes)")
 	c.Flags().BoolVar(&o.Square, "square", false, "keep the central size x size square of each image, as the paper (256x256)")
 	c.Flags().StringVar(&o.Encoding, "encoding", "raw", "records: raw (pixels) or jpeg (re-encoded, smaller, lossy)")
+	complete(c, "encoding", fixed("raw", "jpeg"))
 	c.Flags().IntVar(&o.Quality, "quality", 0, "JPEG quality for --encoding jpeg (default 90)")
 	c.Flags().StringSliceVar(&o.Splits, "split", nil, "splits to pack (default: the config's train and validation splits)")
 	c.Flags().IntVar(&o.Workers, "workers", 0, "decoding goroutines (default: all cores)")

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,5 +112,34 @@ func TestVersion(t *testing.T) {
 	root.SetOut(&out)
 	if code := Execute(root, []string{"--version"}, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "alexnet ") || !strings.Contains(out.String(), "go1.") {
 		t.Errorf("--version: exit %d, %q", code, out.String())
+	}
+}
+
+// Flag values complete from what the program accepts (cobra's hidden __complete
+// command is what the shell scripts of `alexnet completion bash|zsh|fish` call).
+func TestCompletions(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"train", "--precision", ""}, []string{"fp32", "tf32", "bf16", "fp16"}},
+		{[]string{"bench", "--backend", ""}, []string{"auto", "cuda", "cpu", "ref"}},
+		{[]string{"eval", "--config", ""}, []string{"alexnet", "alexnet-owt", "alexnet-1gpu", "fashion-mnist"}},
+		{[]string{"summary", "--devices", ""}, []string{"0,1", "cpu,cpu"}},
+		{[]string{"pack", "--encoding", ""}, []string{"raw", "jpeg"}},
+		{[]string{"import", "--from", ""}, []string{"torchvision"}},
+	} {
+		var out bytes.Buffer
+		root := NewRoot(recorder(new(any)))
+		root.SetOut(&out)
+		if code := Execute(root, append([]string{"__complete"}, c.args...), io.Discard); code != 0 {
+			t.Fatalf("%v: exit %d", c.args, code)
+		}
+		lines := strings.Split(out.String(), "\n")
+		for _, w := range c.want {
+			if !slices.Contains(lines, w) {
+				t.Errorf("%v: completions %q lack %q", c.args, lines, w)
+			}
+		}
 	}
 }

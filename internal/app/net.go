@@ -52,6 +52,9 @@ func (n *builtNet) PeakBytes() int64 {
 // as the paper's two towers when parallel.mode is model. The backend flag (or the
 // config's train.backend) chooses the kind; for towers the devices say where.
 func openNet(c *config.Config, backendFlag string, threads, device, batch int) (*builtNet, error) {
+	if threads == 0 { // --threads beats the config's train.threads; 0 in both: every core
+		threads = c.Train.Threads
+	}
 	if c.Parallel.Mode != "model" {
 		prec, err := backend.ParsePrecision(c.Train.Precision)
 		if err != nil {

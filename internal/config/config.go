@@ -150,8 +150,38 @@ type Train struct {
 	MaxSteps int `mapstructure:"max_steps" yaml:"max_steps"`
 }
 
-// Load reads the YAML text (named source in errors), applies the --set overrides
-// ("train.lr=0.001") and validates the result.
+// EnvPrefix starts the environment variables that set config keys:
+// ALEXNET_<SECTION>_<KEY>, e.g. ALEXNET_TRAIN_BATCH_SIZE=64 for train.batch_size.
+const EnvPrefix = "ALEXNET_"
+
+// envSections are the config sections the environment may set; other ALEXNET_
+// variables (ALEXNET_TURBOJPEG, ALEXNET_CPU_BF16) are the program's own switches.
+var envSections = []string{"model", "data", "train", "parallel"}
+
+// envSets returns the config settings in environ, as section.key=value overrides in
+// a stable order, each with the variable it came from.
+func envSets(environ []string) (sets, from []string) {
+	sort.Strings(environ)
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		rest := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
+		for _, sec := range envSections {
+			if key, ok := strings.CutPrefix(rest, sec+"_"); ok && key != "" {
+				sets = append(sets, sec+"."+key+"="+val)
+				from = append(from, name)
+			}
+		}
+	}
+	return sets, from
+}
+
+// Load reads the YAML text (named source in errors), applies the environment's
+// ALEXNET_<SECTION>_<KEY> settings and then the --set overrides ("train.lr=0.001"),
+// and validates the result: a flag beats the environment, which beats the file,
+// which beats the defaults.
 func Load(source string, text []byte, sets []string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
@@ -163,6 +193,20 @@ func Load(source string, text []byte, sets []string) (*Config, error) {
 	v.SetDefault("train.precision", "fp32")
 	if err := v.ReadConfig(bytes.NewReader(text)); err != nil {
 		return nil, fmt.Errorf("%s: not valid YAML: %v", source, cleanYAMLError(err))
+	}
+	env, from := envSets(os.Environ())
+	for i, s := range env {
+		key, val, _ := strings.Cut(s, "=")
+		var parsed any
+		if err := yaml.Unmarshal([]byte(val), &parsed); err != nil {
+			return nil, fmt.Errorf("environment %s: value %q is not a YAML value: %v", from[i], val, err)
+		}
+		// The key alone first, so that a misspelt variable is named as such.
+		sec, k, _ := strings.Cut(key, ".")
+		if err := checkKeys(map[string]any{sec: map[string]any{k: parsed}}, reflect.TypeOf(Config{}), ""); err != nil {
+			return nil, fmt.Errorf("environment %s: %w", from[i], err)
+		}
+		v.Set(key, parsed)
 	}
 	for _, s := range sets {
 		key, val, ok := strings.Cut(s, "=")

@@ -112,3 +112,35 @@ func TestParallelDevices(t *testing.T) {
 		}
 	}
 }
+
+// ALEXNET_<SECTION>_<KEY> sets a key: over the file, under --set; validated like
+// the rest, a misspelt variable named; the program's other ALEXNET_ switches are not
+// config keys.
+func TestEnvironment(t *testing.T) {
+	text, _ := configs.Get("alexnet") // train.batch_size 128, train.lr 0.01
+	t.Setenv("ALEXNET_TURBOJPEG", "0")
+	t.Setenv("ALEXNET_CPU_BF16", "emulate")
+	t.Setenv("ALEXNET_TRAIN_BATCH_SIZE", "64")
+	t.Setenv("ALEXNET_TRAIN_THREADS", "3")
+	t.Setenv("ALEXNET_DATA_WORKERS", "5")
+	c, err := config.Load("alexnet.yaml", text, []string{"train.threads=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Train.BatchSize != 64 || c.Data.Workers != 5 || c.Train.Threads != 2 || c.Train.LR != 0.01 {
+		t.Errorf("batch %d, workers %d, threads %d, lr %g: want 64 (env), 5 (env), 2 (--set over env), 0.01 (file)",
+			c.Train.BatchSize, c.Data.Workers, c.Train.Threads, c.Train.LR)
+	}
+	for _, bad := range []struct{ name, val, say string }{
+		{"ALEXNET_TRAIN_BACH_SIZE", "64", "environment ALEXNET_TRAIN_BACH_SIZE: unknown key train.bach_size"},
+		{"ALEXNET_TRAIN_BATCH_SIZE", "-1", "batch_size"},
+		{"ALEXNET_TRAIN_MOMENTUM", "[1", "environment ALEXNET_TRAIN_MOMENTUM: value \"[1\" is not a YAML value"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			t.Setenv(bad.name, bad.val)
+			if _, err := config.Load("alexnet.yaml", text, nil); err == nil || !strings.Contains(err.Error(), bad.say) {
+				t.Errorf("%s=%s: %v, want an error saying %q", bad.name, bad.val, err, bad.say)
+			}
+		})
+	}
+}

@@ -299,7 +299,7 @@ func TestTowersTrainAndEvalOnOneDevice(t *testing.T) {
 		return r
 	}
 	towers, single := evalOn("cpu,cpu"), evalOn("")
-	if towers.Images != 100 || towers.Top1 != single.Top1 || math.Abs(towers.Loss-single.Loss) > 1e-5 {
+	if towers.Images != 100 || towers.Top1 != single.Top1 || math.Abs(float64(towers.Loss-single.Loss)) > 1e-5 {
 		t.Errorf("towers %+v, one device %+v", towers, single)
 	}
 }
@@ -482,5 +482,19 @@ func TestNaNWeightStops(t *testing.T) {
 			}
 			t.Logf("%s: %v", be, err)
 		})
+	}
+}
+
+// eval --json writes a NaN or infinite loss as null instead of failing.
+func TestEvalJSONNaN(t *testing.T) {
+	for _, loss := range []float64{math.NaN(), math.Inf(1), 2.5} {
+		b, err := json.Marshal(EvalResult{Loss: Number(loss), Images: 3})
+		want := `"loss":null`
+		if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+			want = `"loss":2.5`
+		}
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("loss %v: %s, %v; want %s", loss, b, err, want)
+		}
 	}
 }

@@ -28,7 +28,7 @@ type EvalOptions struct {
 type EvalResult struct {
 	Top1    float64 `json:"top1"`
 	Top5    float64 `json:"top5"`
-	Loss    float64 `json:"loss"`
+	Loss    Number  `json:"loss"` // null when it is NaN or infinite
 	Images  int     `json:"images"`
 	Skipped int     `json:"skipped"`
 	TenCrop bool    `json:"ten_crop"`
@@ -67,7 +67,7 @@ func Eval(o EvalOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := EvalResult{Top1: t.Top1Acc(), Top5: t.Top5Acc(), Loss: t.Loss(), Images: t.Images, Skipped: t.Skipped,
+	r := EvalResult{Top1: t.Top1Acc(), Top5: t.Top5Acc(), Loss: Number(t.Loss()), Images: t.Images, Skipped: t.Skipped,
 		TenCrop: o.TenCrop, Split: c.Data.Val}
 	if o.JSON {
 		return json.NewEncoder(out).Encode(r)

@@ -19,8 +19,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"alexnet/internal/backend"
 	"alexnet/internal/checkpoint"
+	"alexnet/internal/metrics"
 	"alexnet/internal/train"
 )
 
@@ -496,5 +499,72 @@ func TestEvalJSONNaN(t *testing.T) {
 		if err != nil || !strings.Contains(string(b), want) {
 			t.Errorf("loss %v: %s, %v; want %s", loss, b, err, want)
 		}
+	}
+}
+
+// The run folder records the resolved config, and --config of it repeats the run
+// bit for bit; metrics.jsonl gets a step line every train.log_every steps whose
+// window means add up to the epoch's.
+func TestRunFolderConfigAndStepLines(t *testing.T) {
+	dir, cfg := setup(t)
+	t.Setenv("ALEXNET_TRAIN_SEED", "7") // the environment is part of what is recorded
+	first := filepath.Join(dir, "first")
+	var out, log bytes.Buffer
+	sets := []string{"train.epochs=2", "train.log_every=2"}
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: sets}, OutDir: first, Backend: "cpu", Threads: 2}, &out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	want, _, err := ConfigSource{Path: cfg, Sets: sets}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := filepath.Join(first, "config.yaml")
+	got, _, err := ConfigSource{Path: recorded}.Load()
+	if err != nil {
+		t.Fatalf("config.yaml does not load: %v\n%s", err, readFile(t, recorded))
+	}
+	if d := cmp.Diff(want, got); d != "" || got.Train.Seed != 7 {
+		t.Errorf("config.yaml differs from the run's config (-run +recorded):\n%s", d)
+	}
+	t.Setenv("ALEXNET_TRAIN_SEED", "")
+	os.Unsetenv("ALEXNET_TRAIN_SEED")
+	again := filepath.Join(dir, "again")
+	if err := Train(TrainOptions{Config: ConfigSource{Path: recorded}, OutDir: again, Backend: "cpu", Threads: 2}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	a, errA := checkpoint.Load(filepath.Join(first, "last.ckpt"))
+	b, errB := checkpoint.Load(filepath.Join(again, "last.ckpt"))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	for i, w := range a.Weights {
+		for j := range w.Data {
+			if w.Data[j] != b.Weights[i].Data[j] {
+				t.Fatalf("%s[%d]: %v, repeated from config.yaml %v", w.Name, j, w.Data[j], b.Weights[i].Data[j])
+			}
+		}
+	}
+	recs, _, err := metrics.ReadFile(filepath.Join(first, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 7 steps an epoch (6 batches of 16, one of 4): steps 2, 4, 6, then 8, 10, 12, 14.
+	var steps []int64
+	images := map[int]float64{}
+	for _, r := range recs {
+		if r.Kind == metrics.KindStep {
+			steps = append(steps, r.Step)
+			if r.Seconds <= 0 || r.ImagesPerSec <= 0 || math.IsNaN(r.Loss) || r.Top1 < 0 || r.Top1 > 1 {
+				t.Errorf("step line %+v", r)
+			}
+			images[r.Epoch] += r.ImagesPerSec * r.Seconds
+		}
+	}
+	if d := cmp.Diff([]int64{2, 4, 6, 8, 10, 12, 14}, steps); d != "" {
+		t.Errorf("step lines at steps (-want +got):\n%s", d)
+	}
+	// Each window counts its images: epoch 1's first three windows hold 6 batches of 16.
+	if math.Abs(images[1]-96) > 1e-6 {
+		t.Errorf("epoch 1's step lines count %.3f images, want 96", images[1])
 	}
 }

@@ -219,8 +219,8 @@ func (t Train) validate() error {
 		return fmt.Errorf("train.momentum must be in [0, 1) (got %g)", t.Momentum)
 	case t.WeightDecay < 0:
 		return fmt.Errorf("train.weight_decay must not be negative (got %g)", t.WeightDecay)
-	case t.Threads < 0 || t.MaxSteps < 0:
-		return fmt.Errorf("train.threads and train.max_steps must not be negative")
+	case t.Threads < 0 || t.MaxSteps < 0 || t.LogEvery < 0:
+		return fmt.Errorf("train.threads, train.max_steps and train.log_every must not be negative")
 	}
 	switch t.Backend {
 	case "", "auto", "cpu", "ref", "cuda":

@@ -8,10 +8,10 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
+	"alexnet/internal/atomicfile"
 	"alexnet/internal/safetensors"
 )
 
@@ -149,33 +149,8 @@ func level(x float32, lo, hi float64) uint8 {
 	return uint8(math.Round((f - lo) / (hi - lo) * 255))
 }
 
-// WritePNG writes img to path atomically: to a temporary file in the same
-// folder, synced, then renamed over path, so a reader never sees half a picture.
-func WritePNG(path string, img image.Image) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if err := png.Encode(tmp, img); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600; a picture is for sharing.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+// WritePNG writes img to path atomically (atomicfile), so a reader never sees half
+// a picture.
+func WritePNG(path string, img image.Image) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return png.Encode(w, img) })
 }

@@ -10,11 +10,11 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
+	"alexnet/internal/atomicfile"
 	"alexnet/internal/metrics"
 )
 
@@ -87,26 +87,7 @@ func WriteFile(path string, recs []metrics.Record, opt Options) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("plot: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := png.Encode(tmp, img); err != nil {
-		tmp.Close()
-		return fmt.Errorf("plot: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("plot: write %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; an image is for sharing.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("plot: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("plot: write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
 // panels turns records into the two panels' series. The x axis is in epochs when the
@@ -152,8 +133,8 @@ func panels(recs []metrics.Record) (loss, acc panel) {
 			}
 		}
 	}
-	// Step lines show the curve inside epochs; a log without them (a short --log-every
-	// setting off) still has the per-epoch means.
+	// Step lines show the curve inside epochs; a log without them (train.log_every 0,
+	// or epochs shorter than it) still has the per-epoch means.
 	trainMarkers := false
 	if !haveStepLines {
 		trainLoss, trainTop1, trainMarkers = epochLoss, epochTop1, true

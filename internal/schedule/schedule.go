@@ -33,17 +33,17 @@ const Prefix = "train.schedule."
 // "default" where the default is listed; other zero fields are errors when the type
 // needs them.
 type Config struct {
-	Type         string  `mapstructure:"type" yaml:"type" json:"type"`                   // constant, step, multistep, plateau, poly (default constant)
-	StepSize     int     `mapstructure:"step_size" yaml:"step_size" json:"step_size"`    // step: epochs between decays
-	Gamma        float64 `mapstructure:"gamma" yaml:"gamma" json:"gamma"`                // step, multistep: multiplier per decay (default 0.1)
-	Milestones   []int   `mapstructure:"milestones" yaml:"milestones" json:"milestones"` // multistep: epochs at which to decay, increasing
-	Factor       float64 `mapstructure:"factor" yaml:"factor" json:"factor"`             // plateau: divisor per decay (default 10)
-	Patience     int     `mapstructure:"patience" yaml:"patience" json:"patience"`       // plateau: epochs without improvement before a decay (default 1)
-	Threshold    float64 `mapstructure:"threshold" yaml:"threshold" json:"threshold"`    // plateau: least change that counts as improvement, in metric units (default 0)
-	Mode         string  `mapstructure:"mode" yaml:"mode" json:"mode"`                   // plateau: max (accuracy, the default) or min (loss, error)
-	MinLR        float64 `mapstructure:"min_lr" yaml:"min_lr" json:"min_lr"`             // floor for all decays (default 0)
-	Power        float64 `mapstructure:"power" yaml:"power" json:"power"`                // poly: exponent (default 4, as Darknet)
-	MaxSteps     int64   `mapstructure:"max_steps" yaml:"max_steps" json:"max_steps"`    // poly: step where lr reaches 0 (default: epochs * steps per epoch)
+	Type         string  `mapstructure:"type" yaml:"type" json:"type"`                             // constant, step, multistep, plateau, poly (default constant)
+	StepSize     int     `mapstructure:"step_size" yaml:"step_size" json:"step_size"`              // step: epochs between decays
+	Gamma        float64 `mapstructure:"gamma" yaml:"gamma" json:"gamma"`                          // step, multistep: multiplier per decay (default 0.1)
+	Milestones   []int   `mapstructure:"milestones" yaml:"milestones,omitempty" json:"milestones"` // multistep: epochs at which to decay, increasing
+	Factor       float64 `mapstructure:"factor" yaml:"factor" json:"factor"`                       // plateau: divisor per decay (default 10)
+	Patience     int     `mapstructure:"patience" yaml:"patience" json:"patience"`                 // plateau: epochs without improvement before a decay (default 1)
+	Threshold    float64 `mapstructure:"threshold" yaml:"threshold" json:"threshold"`              // plateau: least change that counts as improvement, in metric units (default 0)
+	Mode         string  `mapstructure:"mode" yaml:"mode" json:"mode"`                             // plateau: max (accuracy, the default) or min (loss, error)
+	MinLR        float64 `mapstructure:"min_lr" yaml:"min_lr" json:"min_lr"`                       // floor for all decays (default 0)
+	Power        float64 `mapstructure:"power" yaml:"power" json:"power"`                          // poly: exponent (default 4, as Darknet)
+	MaxSteps     int64   `mapstructure:"max_steps" yaml:"max_steps" json:"max_steps"`              // poly: step where lr reaches 0 (default: epochs * steps per epoch)
 	WarmupEpochs float64 `mapstructure:"warmup_epochs" yaml:"warmup_epochs" json:"warmup_epochs"`
 }
 

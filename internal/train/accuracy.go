@@ -24,6 +24,12 @@ func (t *Tally) AddScores(s model.Scores) {
 	t.Top5 += s.Top5
 }
 
+// minus is what t counted since it was u: a window of training for a step line.
+func (t Tally) minus(u Tally) Tally {
+	return Tally{Images: t.Images - u.Images, LossSum: t.LossSum - u.LossSum, Top1: t.Top1 - u.Top1,
+		Top5: t.Top5 - u.Top5, Skipped: t.Skipped - u.Skipped}
+}
+
 // Loss, Top1 and Top5 are means over the images counted (fractions in [0, 1]).
 func (t *Tally) Loss() float64    { return t.LossSum / math.Max(1, float64(t.Images)) }
 func (t *Tally) Top1Acc() float64 { return float64(t.Top1) / math.Max(1, float64(t.Images)) }

@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"alexnet/internal/atomicfile"
 	"alexnet/internal/backend"
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
@@ -94,6 +97,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	if err := writeConfig(filepath.Join(o.OutDir, "config.yaml"), c); err != nil {
+		return nil, err
 	}
 	trainSrc, err := OpenSource(c, c.Data.Train)
 	if err != nil {
@@ -211,6 +217,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for epoch := st.Epoch; epoch < c.Train.Epochs; epoch++ {
 		epochStart := time.Now()
 		var tally Tally
+		logged, loggedAt := Tally{}, epochStart // the tally and time of the last step line
 		bar := progress.New(o.Log, int(stepsPerEpoch), fmt.Sprintf("epoch %d/%d", epoch+1, c.Train.Epochs), progress.Options{Mode: o.Progress})
 		done := 0
 		var lr float64
@@ -288,13 +295,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			// The scores come back from the device every scoreEvery steps, not
 			// every step: the loss and the weights (a second short round trip)
 			// are checked for NaN then.
-			if st.Step%scoreEvery == 0 || int64(done) >= stepsPerEpoch {
+			logNow := c.Train.LogEvery > 0 && st.Step%int64(c.Train.LogEvery) == 0
+			if logNow || st.Step%scoreEvery == 0 || int64(done) >= stepsPerEpoch {
 				if err := takeScores(); err != nil {
 					return err
 				}
 				if stepErr != nil {
 					return stop
 				}
+			}
+			if logNow {
+				now := time.Now()
+				w, secs := tally.minus(logged), now.Sub(loggedAt).Seconds()
+				rec := metrics.Record{Kind: metrics.KindStep, Epoch: epoch + 1, Step: st.Step, LR: lr,
+					Loss: w.Loss(), Top1: w.Top1Acc(), Top5: w.Top5Acc(),
+					ImagesPerSec: float64(w.Images) / math.Max(secs, 1e-9), Seconds: secs, DataWait: math.NaN()}
+				if err := log.Write(rec); err != nil {
+					return err
+				}
+				if err := log.Flush(); err != nil { // so that a tail -f or a plot sees it now
+					return err
+				}
+				logged, loggedAt = tally, now
 			}
 			el := time.Since(epochStart).Seconds()
 			bar.Update(done, progress.Stats{Loss: tally.Loss(), Top1: tally.Top1Acc(), ImagesPerSec: float64(tally.Images) / math.Max(el, 1e-9)})
@@ -401,4 +423,17 @@ func waitNote(wait, secs float64, c *config.Config, hint bool) string {
 	default:
 		return note + "; the loader is the bottleneck: raise data.workers (now " + fmt.Sprint(c.Data.Workers) + ")"
 	}
+}
+
+// writeConfig records the run's resolved config (file, environment and --set
+// applied, defaults filled in) in its folder, where `alexnet train --config
+// DIR/config.yaml` reads it to repeat the run.
+func writeConfig(path string, c *config.Config) error {
+	text, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("config.yaml: %w", err)
+	}
+	head := "# The resolved config of this run (file, ALEXNET_* environment and --set applied).\n" +
+		"# Repeat the run with: alexnet train --config " + path + "\n"
+	return atomicfile.WriteFile(path, append([]byte(head), text...), 0o644)
 }

@@ -23,6 +23,7 @@ import (
 
 	"alexnet/internal/backend"
 	"alexnet/internal/checkpoint"
+	"alexnet/internal/jsonx"
 	"alexnet/internal/metrics"
 	"alexnet/internal/train"
 )
@@ -491,7 +492,7 @@ func TestNaNWeightStops(t *testing.T) {
 // eval --json writes a NaN or infinite loss as null instead of failing.
 func TestEvalJSONNaN(t *testing.T) {
 	for _, loss := range []float64{math.NaN(), math.Inf(1), 2.5} {
-		b, err := json.Marshal(EvalResult{Loss: Number(loss), Images: 3})
+		b, err := json.Marshal(EvalResult{Loss: jsonx.Number(loss), Images: 3})
 		want := `"loss":null`
 		if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 			want = `"loss":2.5`

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,6 +13,7 @@ import (
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
 	"alexnet/internal/dataset"
+	"alexnet/internal/jsonx"
 	"alexnet/internal/model"
 	"alexnet/internal/onednn"
 	"alexnet/internal/train"
@@ -244,9 +244,7 @@ func Bench(o BenchOptions, out io.Writer) error {
 		r.Layers = append(r.Layers, BenchLayer{Name: info.Name, Type: info.Type, ForwardMS: median(fwd[i]), BackwardMS: median(bwd[i])})
 	}
 	if o.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return jsonx.Write(out, r)
 	}
 	return r.writeText(out)
 }

@@ -2,13 +2,13 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
+	"alexnet/internal/jsonx"
 	"alexnet/internal/train"
 )
 
@@ -26,13 +26,13 @@ type EvalOptions struct {
 
 // EvalResult is what `alexnet eval --json` prints; accuracies are fractions.
 type EvalResult struct {
-	Top1    float64 `json:"top1"`
-	Top5    float64 `json:"top5"`
-	Loss    Number  `json:"loss"` // null when it is NaN or infinite
-	Images  int     `json:"images"`
-	Skipped int     `json:"skipped"`
-	TenCrop bool    `json:"ten_crop"`
-	Split   string  `json:"split"`
+	Top1    float64      `json:"top1"`
+	Top5    float64      `json:"top5"`
+	Loss    jsonx.Number `json:"loss"` // null when it is NaN or infinite
+	Images  int          `json:"images"`
+	Skipped int          `json:"skipped"`
+	TenCrop bool         `json:"ten_crop"`
+	Split   string       `json:"split"`
 }
 
 // Eval measures a checkpoint on the config's validation split.
@@ -67,10 +67,10 @@ func Eval(o EvalOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := EvalResult{Top1: t.Top1Acc(), Top5: t.Top5Acc(), Loss: Number(t.Loss()), Images: t.Images, Skipped: t.Skipped,
+	r := EvalResult{Top1: t.Top1Acc(), Top5: t.Top5Acc(), Loss: jsonx.Number(t.Loss()), Images: t.Images, Skipped: t.Skipped,
 		TenCrop: o.TenCrop, Split: c.Data.Val}
 	if o.JSON {
-		return json.NewEncoder(out).Encode(r)
+		return jsonx.Write(out, r)
 	}
 	how := "centre crop"
 	if o.TenCrop {

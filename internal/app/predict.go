@@ -1,13 +1,13 @@
 package app
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"alexnet/internal/dataset"
+	"alexnet/internal/jsonx"
 	"alexnet/internal/train"
 )
 
@@ -93,9 +93,7 @@ func Predict(o PredictOptions, out io.Writer) error {
 		results = append(results, ImagePrediction{Image: path, Predictions: train.TopK(probs, o.TopK, classes)})
 	}
 	if o.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(results)
+		return jsonx.Write(out, results)
 	}
 	for _, r := range results {
 		fmt.Fprintf(out, "%s\n", r.Image)

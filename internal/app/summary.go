@@ -1,9 +1,9 @@
 package app
 
 import (
-	"encoding/json"
 	"io"
 
+	"alexnet/internal/jsonx"
 	"alexnet/internal/model"
 	"alexnet/internal/parallel"
 )
@@ -40,15 +40,13 @@ func Summary(o SummaryOptions, out io.Writer) error {
 		}
 	}
 	if o.JSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
 		if ps != nil {
-			return enc.Encode(struct {
+			return jsonx.Write(out, struct {
 				*model.Summary
 				Parallel *parallel.Summary `json:"parallel"`
 			}{s, ps})
 		}
-		return enc.Encode(s)
+		return jsonx.Write(out, s)
 	}
 	if err := s.WriteText(out); err != nil {
 		return err

@@ -290,7 +290,7 @@ func checkAgainstPyTorch(t *testing.T, name string, got ImagePrediction, fx *saf
 		if p.Index < 0 || p.Index >= 1000 {
 			t.Fatalf("%s: class index %d", name, p.Index)
 		}
-		probs[p.Index] = p.Probability
+		probs[p.Index] = float64(p.Probability)
 		if p.Label != imagenet.Classes[p.Index] {
 			t.Errorf("%s: class %d labelled %q, want %q", name, p.Index, p.Label, imagenet.Classes[p.Index])
 		}

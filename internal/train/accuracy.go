@@ -1,10 +1,12 @@
 package train
 
 import (
-	"alexnet/internal/backend"
-	"alexnet/internal/model"
 	"math"
 	"sort"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/jsonx"
+	"alexnet/internal/model"
 )
 
 // Tally accumulates loss and top-1/top-5 hits over batches.
@@ -37,9 +39,9 @@ func (t *Tally) Top5Acc() float64 { return float64(t.Top5) / math.Max(1, float64
 
 // Prediction is one class and its probability.
 type Prediction struct {
-	Index       int     `json:"index"`
-	Label       string  `json:"label"`
-	Probability float64 `json:"probability"`
+	Index       int          `json:"index"`
+	Label       string       `json:"label"`
+	Probability jsonx.Number `json:"probability"` // null if NaN (broken weights)
 }
 
 // Softmax turns a row of logits into probabilities (stable: the max is subtracted).
@@ -74,7 +76,7 @@ func TopK(probs []float64, k int, classes []string) []Prediction {
 		if idx[i] < len(classes) {
 			label = classes[idx[i]]
 		}
-		out[i] = Prediction{Index: idx[i], Label: label, Probability: probs[idx[i]]}
+		out[i] = Prediction{Index: idx[i], Label: label, Probability: jsonx.Number(probs[idx[i]])}
 	}
 	return out
 }

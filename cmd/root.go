@@ -5,7 +5,6 @@ package cmd
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,12 +27,13 @@ type Runners struct {
 	Import  func(app.ImportOptions, io.Writer) error
 	Filters func(app.FiltersOptions, io.Writer) error
 	Pack    func(app.PackOptions, io.Writer, io.Writer) error
+	Export  func(app.ExportOptions, io.Writer) error
 }
 
 // AppRunners are the real run functions, in internal/app.
 func AppRunners() Runners {
 	return Runners{Train: app.Train, Eval: app.Eval, Predict: app.Predict, Summary: app.Summary, Bench: app.Bench,
-		Devices: app.Devices, Import: app.Import, Filters: app.Filters, Pack: app.Pack}
+		Devices: app.Devices, Import: app.Import, Filters: app.Filters, Pack: app.Pack, Export: app.Export}
 }
 
 // Root builds the command tree over the real run functions.
@@ -71,48 +71,6 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// version is the module's version and the VCS revision the binary was built from
-// (Go's build information, which make build asks for with -buildvcs=auto), e.g.
-// "v0.0.0-20261202162701-86667c8ee4b9+dirty, go1.26.8", or "(devel), go1.26.8" when
-// the build recorded no revision.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown (no build information)"
-	}
-	v := bi.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	var rev, at, dirty string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.time":
-			at = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				dirty = "+dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return v + ", " + bi.GoVersion
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if strings.Contains(v, rev) { // a pseudo-version names the revision already
-		return v + ", " + bi.GoVersion
-	}
-	info := "rev " + rev + dirty
-	if at != "" {
-		info += ", " + at
-	}
-	return v + " (" + info + "), " + bi.GoVersion
-}
-
 // NewRoot builds the command tree over the given run functions.
 func NewRoot(r Runners) *cobra.Command {
 	root := &cobra.Command{
@@ -122,11 +80,11 @@ func NewRoot(r Runners) *cobra.Command {
 described in YAML, on CPUs (oneDNN) and NVIDIA GPUs (cuDNN and cuBLAS, loaded at run time).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version(),
+		Version:       app.Version(),
 	}
 	root.SetVersionTemplate("alexnet {{.Version}}\n")
 	root.SetFlagErrorFunc(usageError)
-	root.AddCommand(trainCmd(r), evalCmd(r), predictCmd(r), summaryCmd(r), benchCmd(r), devicesCmd(r), importCmd(r), filtersCmd(r), packCmd(r))
+	root.AddCommand(trainCmd(r), evalCmd(r), predictCmd(r), summaryCmd(r), benchCmd(r), devicesCmd(r), importCmd(r), filtersCmd(r), packCmd(r), exportCmd(r))
 	return root
 }
 
@@ -374,5 +332,30 @@ pack (--set data.format=packed --set data.root=DIR) then does less per image:
 	c.Flags().StringSliceVar(&o.Splits, "split", nil, "splits to pack (default: the config's train and validation splits)")
 	c.Flags().IntVar(&o.Workers, "workers", 0, "decoding goroutines (default: all cores)")
 	c.Flags().BoolVar(&o.Strict, "strict", false, "stop at an unreadable image instead of recording it as failed")
+	return c
+}
+
+func exportCmd(r Runners) *cobra.Command {
+	o := app.ExportOptions{Format: "onnx"}
+	c := &cobra.Command{
+		Use:   "export --weights CKPT --out model.onnx",
+		Short: "Write a checkpoint as an ONNX model (opset 13) for onnxruntime, TensorRT or OpenCV",
+		Long: `export writes the inference network of a checkpoint (or of torchvision's .pth) as ONNX:
+input [batch, C, H, W] float32 with a dynamic batch, output "probabilities" [batch,
+classes] (the softmax alexnet predict prints). Preprocessing stays outside the graph;
+the model's metadata holds it (resize, crop, mean, std) with the class names.`,
+		Example: `  alexnet export --weights runs/demo/best.ckpt --out demo.onnx
+  alexnet export --weights alexnet-owt-7be5be79.pth --out alexnet-owt.onnx
+  python3 -c "import onnx; m = onnx.load('demo.onnx'); onnx.checker.check_model(m)"`,
+		Args: args(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return r.Export(o, c.OutOrStdout())
+		},
+	}
+	addConfigFileFlags(c, &o.Config)
+	c.Flags().StringVarP(&o.Weights, "weights", "w", "", "checkpoint or torchvision .pth (required)")
+	c.Flags().StringVarP(&o.Out, "out", "o", "", "file to write (required)")
+	c.Flags().StringVar(&o.Format, "format", o.Format, "onnx")
+	complete(c, "format", fixed("onnx"))
 	return c
 }

@@ -25,6 +25,7 @@ func recorder(got *any) Runners {
 		Import:  func(o app.ImportOptions, _ io.Writer) error { *got = o; return nil },
 		Filters: func(o app.FiltersOptions, _ io.Writer) error { *got = o; return nil },
 		Pack:    func(o app.PackOptions, _, _ io.Writer) error { *got = o; return nil },
+		Export:  func(o app.ExportOptions, _ io.Writer) error { *got = o; return nil },
 	}
 }
 
@@ -53,6 +54,8 @@ func TestFlagsReachOptions(t *testing.T) {
 			app.ImportOptions{From: "torchvision", In: "in.pth", Out: "out.ckpt"}},
 		{[]string{"filters", "-w", "a.ckpt", "-o", "f.png", "--layer", "conv1", "--towers", "2"},
 			app.FiltersOptions{Weights: "a.ckpt", Out: "f.png", Layer: "conv1", Towers: 2, Scale: 3}},
+		{[]string{"export", "-w", "a.ckpt", "-o", "m.onnx"},
+			app.ExportOptions{Weights: "a.ckpt", Out: "m.onnx", Format: "onnx"}},
 		{[]string{"pack", "-o", "packs", "--size", "256", "--encoding", "jpeg", "--split", "train,val"},
 			app.PackOptions{Out: "packs", Size: 256, SizeSet: true, Encoding: "jpeg", Splits: []string{"train", "val"}}},
 	} {

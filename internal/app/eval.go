@@ -94,11 +94,7 @@ func evalBatch(o EvalOptions) int {
 // openTrained loads a checkpoint, its config (unless one is given) and builds the
 // network with the checkpoint's weights. batch 0 means the config's.
 func openTrained(src ConfigSource, weights, backendName string, threads, device, batch int) (*config.Config, *builtNet, error) {
-	ck, err := loadCheckpoint(weights)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := configFor(src, ck)
+	ck, c, err := loadTrained(src, weights)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"alexnet/internal/config"
 	"alexnet/internal/dataset"
 	"alexnet/internal/jsonx"
 	"alexnet/internal/train"
@@ -41,34 +42,17 @@ func Predict(o PredictOptions, out io.Writer) error {
 		return usage(fmt.Errorf("predict: --topk must be positive (got %d)", o.TopK))
 	}
 	// Decode every image before any work, so a bad file fails fast and alone.
-	ck, err := loadCheckpoint(o.Weights)
+	ck, c, err := loadTrained(o.Config, o.Weights)
 	if err != nil {
 		return err
 	}
-	c, err := configFor(o.Config, ck)
-	if err != nil {
-		return err
-	}
-	in := c.Model.Input
-	_, tf := train.Transforms(c)
 	var x []float32
 	for _, path := range o.Images {
-		img, err := decodeImage(path)
+		v, err := prepareImage(c, path)
 		if err != nil {
 			return usage(err)
 		}
-		if img, err = dataset.ToChannels(img, in.Channels); err != nil {
-			return usage(fmt.Errorf("%s: %w", path, err))
-		}
-		t := tf
-		if t.Resize == 0 && (img.W != in.Width || img.H != in.Height) {
-			t.Resize = min(in.Width, in.Height) // a model trained without resizing still takes other sizes
-		}
-		tensor, err := t.Apply(img, nil)
-		if err != nil {
-			return usage(fmt.Errorf("%s: %w", path, err))
-		}
-		x = append(x, tensor.Data...)
+		x = append(x, v...)
 	}
 	net, err := buildTrained(c, ck, o.Weights, o.Backend, o.Threads, o.Device, len(o.Images))
 	if err != nil {
@@ -125,4 +109,26 @@ func decodeImage(path string) (dataset.Image, error) {
 		return dataset.Image{}, fmt.Errorf("not a readable JPEG or PNG image: %w", err) // err names the file
 	}
 	return img, nil
+}
+
+// prepareImage decodes an image and applies c's evaluation transform: the network's
+// input for it, [C, H, W].
+func prepareImage(c *config.Config, path string) ([]float32, error) {
+	in := c.Model.Input
+	_, tf := train.Transforms(c)
+	img, err := decodeImage(path)
+	if err != nil {
+		return nil, err
+	}
+	if img, err = dataset.ToChannels(img, in.Channels); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if tf.Resize == 0 && (img.W != in.Width || img.H != in.Height) {
+		tf.Resize = min(in.Width, in.Height) // a model trained without resizing still takes other sizes
+	}
+	tensor, err := tf.Apply(img, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return tensor.Data, nil
 }

@@ -179,21 +179,7 @@ func TestPredictTorchvisionStateDict(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and reads a 244 MB .pth")
 	}
-	fx, err := safetensors.ReadFile(filepath.Join("testdata", tvFixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m tvMeta
-	if err := json.Unmarshal([]byte(fx.Metadata["alexnet"]), &m); err != nil {
-		t.Fatalf("%s: metadata: %v", tvFixture, err)
-	}
-	if len(m.Tensors) != 16 {
-		t.Fatalf("%s: %d tensors in the metadata, want AlexNet's 16", tvFixture, len(m.Tensors))
-	}
-	pkl, err := os.ReadFile(filepath.Join("testdata", tvPickle))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx, m := tvFixtures(t)
 	// ref takes ~4 s per 224x224 image on this project's 2-core machine: it gets the
 	// 256x256 image only, the one with the strict check.
 	type run struct {
@@ -221,10 +207,7 @@ func TestPredictTorchvisionStateDict(t *testing.T) {
 		t.Skip("no backend available")
 	}
 
-	start := time.Now()
-	pth := filepath.Join(t.TempDir(), "alexnet-formula.pth")
-	writeFormulaPTH(t, &m, pkl, pth)
-	t.Logf("wrote %s from the formula and torch %s's data.pkl in %v", filepath.Base(pth), m.Torch, time.Since(start).Round(time.Millisecond))
+	pth := tvFormulaPTH(t, &m)
 
 	for _, r := range runs {
 		t.Run(r.backend, func(t *testing.T) {
@@ -254,6 +237,38 @@ func TestPredictTorchvisionStateDict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tvFixtures reads the fixture tensors and their metadata.
+func tvFixtures(t *testing.T) (*safetensors.File, tvMeta) {
+	t.Helper()
+	fx, err := safetensors.ReadFile(filepath.Join("testdata", tvFixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m tvMeta
+	if err := json.Unmarshal([]byte(fx.Metadata["alexnet"]), &m); err != nil {
+		t.Fatalf("%s: metadata: %v", tvFixture, err)
+	}
+	if len(m.Tensors) != 16 {
+		t.Fatalf("%s: %d tensors in the metadata, want AlexNet's 16", tvFixture, len(m.Tensors))
+	}
+	return fx, m
+}
+
+// tvFormulaPTH writes torchvision's AlexNet with the fixture's formula weights as a
+// .pth in a temporary folder and returns its path.
+func tvFormulaPTH(t *testing.T, m *tvMeta) string {
+	t.Helper()
+	pkl, err := os.ReadFile(filepath.Join("testdata", tvPickle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	pth := filepath.Join(t.TempDir(), "alexnet-formula.pth")
+	writeFormulaPTH(t, m, pkl, pth)
+	t.Logf("wrote %s from the formula and torch %s's data.pkl in %v", filepath.Base(pth), m.Torch, time.Since(start).Round(time.Millisecond))
+	return pth
 }
 
 // checkAgainstPyTorch compares one image's predictions (all 1000, most probable

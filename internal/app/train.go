@@ -122,6 +122,19 @@ func torchvisionCheckpoint(path string) (*checkpoint.Checkpoint, error) {
 		Classes: append([]string(nil), imagenet.Classes...), Extra: map[string]string{"source": "torchvision " + filepath.Base(path)}}}, nil
 }
 
+// loadTrained reads a checkpoint (or torchvision .pth) and the config to run it with.
+func loadTrained(src ConfigSource, weights string) (*checkpoint.Checkpoint, *config.Config, error) {
+	ck, err := loadCheckpoint(weights)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := configFor(src, ck)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ck, c, nil
+}
+
 // configFor is the config a checkpoint was trained with, unless one is given; --set
 // overrides apply to either.
 func configFor(src ConfigSource, ck *checkpoint.Checkpoint) (*config.Config, error) {

@@ -62,11 +62,7 @@ func Filters(o FiltersOptions, out io.Writer) error {
 	if o.Weights == "" || o.Out == "" {
 		return usage(errors.New("filters: --weights and --out are required"))
 	}
-	ck, err := loadCheckpoint(o.Weights)
-	if err != nil {
-		return err
-	}
-	c, err := configFor(o.Config, ck)
+	ck, c, err := loadTrained(o.Config, o.Weights)
 	if err != nil {
 		return err
 	}

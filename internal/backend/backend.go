@@ -272,6 +272,28 @@ func AdaptiveRange(i, in, out int) (start, end int) {
 	return i * in / out, ((i+1)*in + out - 1) / out
 }
 
+// UniformWindows reports whether adaptive pooling of in -> out cells has windows of
+// one size k starting every s from 0: the case ordinary pooling (oneDNN's, ONNX's
+// AveragePool) computes. 13 -> 6 is 3/2, 6 -> 6 is 1/1; 10 -> 4 is not (windows
+// start at 0, 2, 5, 7).
+func UniformWindows(in, out int) (k, s int, ok bool) {
+	s0, e0 := AdaptiveRange(0, in, out)
+	k = e0 - s0
+	if out > 1 {
+		s1, _ := AdaptiveRange(1, in, out)
+		s = s1 - s0
+	} else {
+		s = k
+	}
+	for i := 0; i < out; i++ {
+		st, en := AdaptiveRange(i, in, out)
+		if st != i*s || en-st != k {
+			return 0, 0, false
+		}
+	}
+	return k, max(s, 1), s0 == 0
+}
+
 // DropoutKeep reports whether element i survives dropout with probability p under
 // seed. It is a pure function (splitmix64 of seed and index) so every backend,
 // the GPU included, draws the same mask, and a resumed run draws what it would have.

@@ -42,8 +42,8 @@ func (b *Backend) newPool(p backend.PoolParams) (backend.Op, error) {
 	case backend.MaxPool:
 	case backend.AdaptiveAvgPool:
 		var okH, okW bool
-		kh, sh, okH = uniformWindows(p.In.H, out.H)
-		kw, sw, okW = uniformWindows(p.In.W, out.W)
+		kh, sh, okH = backend.UniformWindows(p.In.H, out.H)
+		kw, sw, okW = backend.UniformWindows(p.In.W, out.W)
 		if !okH || !okW {
 			return newAdaptivePool(b, p.In, out)
 		}
@@ -74,24 +74,4 @@ func (b *Backend) newPool(p backend.PoolParams) (backend.Op, error) {
 		return nil, err
 	}
 	return b.newFwdBwd(p.Kind.String()+" pool", p.In, out, unsafe.Pointer(&fd), unsafe.Pointer(&bd), false)
-}
-
-// uniformWindows reports whether adaptive pooling of in -> out cells has windows of
-// one size k at a fixed stride s, the case ordinary pooling computes.
-func uniformWindows(in, out int) (k, s int, ok bool) {
-	s0, e0 := backend.AdaptiveRange(0, in, out)
-	k = e0 - s0
-	if out > 1 {
-		s1, _ := backend.AdaptiveRange(1, in, out)
-		s = s1 - s0
-	} else {
-		s = k
-	}
-	for i := 0; i < out; i++ {
-		st, en := backend.AdaptiveRange(i, in, out)
-		if st != i*s || en-st != k {
-			return 0, 0, false
-		}
-	}
-	return k, max(s, 1), s0 == 0
 }

@@ -225,13 +225,22 @@ func evalCmd(r Runners) *cobra.Command {
 func predictCmd(r Runners) *cobra.Command {
 	o := app.PredictOptions{TopK: 5}
 	c := &cobra.Command{
-		Use: "predict --weights CKPT IMAGE...",
+		Use: "predict --weights CKPT [IMAGE|FOLDER]... [--list FILE]",
 		Example: `  alexnet predict --weights runs/demo/best.ckpt docs/samples/ankle-boot.png
-  alexnet predict --weights owt.ckpt --topk 3 --json cat.jpg dog.png`,
-		Short: "Classify images: the top-K labels with probabilities",
-		Args:  args(cobra.MinimumNArgs(1)),
+  alexnet predict --weights owt.ckpt --topk 3 --json cat.jpg dog.png
+  alexnet predict --weights owt.ckpt --jsonl photos/ > predictions.jsonl
+  find /data -name '*.jpg' | alexnet predict --weights owt.ckpt --list - --jsonl`,
+		Short: "Classify images, folders of them or a list: the top-K labels with probabilities",
+		Long: `predict classifies images with the checkpoint's evaluation transform. Folders are
+walked recursively for .jpg, .jpeg and .png files; --list reads paths, one a line ("-"
+for stdin). Images stream through the prefetching loader in batches of --batch, so
+memory stays flat however many there are; --jsonl writes one JSON object per image as
+batches complete. An unreadable image gets its own line (an "error" key in JSON) and
+the rest go on; the exit code is then 1.`,
+		Args: args(cobra.ArbitraryArgs),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Images = args
+			o.Stdin, o.Stderr = c.InOrStdin(), c.ErrOrStderr()
 			return r.Predict(o, c.OutOrStdout())
 		},
 	}
@@ -239,7 +248,10 @@ func predictCmd(r Runners) *cobra.Command {
 	addBackendFlags(c, &o.Backend, &o.Threads, &o.Device)
 	c.Flags().StringVarP(&o.Weights, "weights", "w", "", "checkpoint (required)")
 	c.Flags().IntVarP(&o.TopK, "topk", "k", o.TopK, "labels to show per image")
-	c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print one JSON array at the end")
+	c.Flags().BoolVar(&o.JSONL, "jsonl", false, "print one JSON object per image, as batches complete")
+	c.Flags().IntVar(&o.Batch, "batch", 0, "images per forward pass (default: 128 on cuda, 32 elsewhere)")
+	c.Flags().StringVar(&o.List, "list", "", "read image paths from this file, one a line (- for stdin)")
 	return c
 }
 

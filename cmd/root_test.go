@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -16,9 +17,16 @@ import (
 // of running anything.
 func recorder(got *any) Runners {
 	return Runners{
-		Train:   func(o app.TrainOptions, _, _ io.Writer) error { *got = o; return nil },
-		Eval:    func(o app.EvalOptions, _ io.Writer) error { *got = o; return nil },
-		Predict: func(o app.PredictOptions, _ io.Writer) error { *got = o; return nil },
+		Train: func(o app.TrainOptions, _, _ io.Writer) error { *got = o; return nil },
+		Eval:  func(o app.EvalOptions, _ io.Writer) error { *got = o; return nil },
+		Predict: func(o app.PredictOptions, _ io.Writer) error {
+			if o.Stdin == nil || o.Stderr == nil {
+				return errors.New("predict's stdin and stderr were not passed")
+			}
+			o.Stdin, o.Stderr = nil, nil
+			*got = o
+			return nil
+		},
 		Summary: func(o app.SummaryOptions, _ io.Writer) error { *got = o; return nil },
 		Bench:   func(o app.BenchOptions, _ io.Writer) error { *got = o; return nil },
 		Devices: func(io.Writer) error { *got = "devices"; return nil },
@@ -45,6 +53,8 @@ func TestFlagsReachOptions(t *testing.T) {
 			app.PredictOptions{Weights: "a.ckpt", TopK: 3, Images: []string{"x.jpg", "y.png"}}},
 		{[]string{"predict", "--weights", "a.ckpt", "x.jpg"},
 			app.PredictOptions{Weights: "a.ckpt", TopK: 5, Images: []string{"x.jpg"}}},
+		{[]string{"predict", "-w", "a.ckpt", "--list", "-", "--jsonl", "--batch", "8"},
+			app.PredictOptions{Weights: "a.ckpt", TopK: 5, List: "-", JSONL: true, Batch: 8, Images: []string{}}},
 		{[]string{"summary", "--devices", "0,1", "--batch", "64", "--json"},
 			app.SummaryOptions{Config: app.ConfigSource{Devices: "0,1"}, Batch: 64, JSON: true}},
 		{[]string{"bench", "--batch", "32", "--iters", "3"},
@@ -80,7 +90,7 @@ func TestExitCodes(t *testing.T) {
 		say  string
 	}{
 		{[]string{"train", "--no-such-flag"}, app.ExitUsage, "unknown flag: --no-such-flag (see 'alexnet train --help')"},
-		{[]string{"predict", "--weights", "a.ckpt"}, app.ExitUsage, "(see 'alexnet predict --help')"},
+		{[]string{"summary", "extra"}, app.ExitUsage, "(see 'alexnet summary --help')"},
 		{[]string{"eval", "extra"}, app.ExitUsage, "unknown command \"extra\" for \"alexnet eval\""},
 		{[]string{"import"}, app.ExitUsage, "accepts 1 arg(s)"},
 		{[]string{"bench", "--iters", "x"}, app.ExitUsage, "invalid argument \"x\""},

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -221,17 +222,72 @@ func TestTrainEvalPredict(t *testing.T) {
 	data, _ := os.ReadFile(img)
 	trunc := filepath.Join(dir, "trunc.png")
 	os.WriteFile(trunc, data[:len(data)/2], 0o644)
-	for _, bad := range []string{empty, notImage, trunc, dir, filepath.Join(dir, "missing.png")} {
-		err := Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), TopK: 1, Images: []string{img, bad}, Backend: "cpu"}, &out)
-		if err == nil || Code(err) == ExitOK || !strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("predict %s: error %v (code %d)", bad, err, Code(err))
+	// Each bad file gets one line naming it, the good one is still classified, and
+	// the exit code is 1 with the count.
+	for _, bad := range []string{empty, notImage, trunc, filepath.Join(dir, "missing.png")} {
+		var stdout, stderr bytes.Buffer
+		err := Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), TopK: 1, Images: []string{img, bad}, Backend: "cpu", Stderr: &stderr}, &stdout)
+		if Code(err) != ExitError || !strings.Contains(fmt.Sprint(err), "1 of 2 images") || strings.Contains(fmt.Sprint(err), "\n") {
+			t.Errorf("predict %s: error %v (code %d), want code 1 and the count", bad, err, Code(err))
 		}
+		if lines := strings.Split(strings.TrimSpace(stderr.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], bad) {
+			t.Errorf("predict %s: stderr %q, want one line naming it", bad, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), img) {
+			t.Errorf("predict %s: the good image was not classified: %q", bad, stdout.String())
+		}
+	}
+	// A folder is walked for images, recursively: bar.png (twice, one in a
+	// subfolder) is classified, the three bad ones each get a JSON line with an
+	// error, and other files are left alone.
+	folder := filepath.Join(dir, "folder")
+	os.MkdirAll(filepath.Join(folder, "sub"), 0o755)
+	for _, f := range []string{img, empty, notImage, trunc} {
+		b, _ := os.ReadFile(f)
+		os.WriteFile(filepath.Join(folder, filepath.Base(f)), b, 0o644)
+	}
+	data, _ = os.ReadFile(img)
+	os.WriteFile(filepath.Join(folder, "sub", "Bar.PNG"), data, 0o644)
+	os.WriteFile(filepath.Join(folder, "readme.txt"), []byte("not an image"), 0o644)
+	var jl bytes.Buffer
+	err := Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), TopK: 2, Images: []string{folder}, Backend: "cpu", JSONL: true, Batch: 2}, &jl)
+	if Code(err) != ExitError {
+		t.Errorf("predict of a folder with 3 bad images: %v", err)
+	}
+	var good, failed int
+	for _, line := range strings.Split(strings.TrimSpace(jl.String()), "\n") {
+		var r ImagePrediction
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("--jsonl line %q: %v", line, err)
+		}
+		switch {
+		case r.Error != "" && len(r.Predictions) == 0:
+			failed++
+		case r.Error == "" && len(r.Predictions) == 2:
+			good++
+		default:
+			t.Errorf("--jsonl line %q", line)
+		}
+	}
+	// --list from stdin (blank lines ignored), --json: one array; the missing file
+	// is an entry with an error key (names that do not exist come first, found
+	// before anything runs), the images follow in the order given.
+	var arr bytes.Buffer
+	list := strings.NewReader(img + "\n\n" + filepath.Join(dir, "gone.png") + "\n" + filepath.Join(folder, "sub", "Bar.PNG") + "\n")
+	err = Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), TopK: 1, List: "-", Stdin: list, JSON: true, Backend: "cpu"}, &arr)
+	var entries []ImagePrediction
+	if jerr := json.Unmarshal(arr.Bytes(), &entries); jerr != nil || Code(err) != ExitError || len(entries) != 3 ||
+		entries[0].Error == "" || !strings.Contains(entries[0].Error, "gone.png") || entries[1].Image != img || len(entries[2].Predictions) != 1 {
+		t.Errorf("--list - --json: %v, %v:\n%s", err, jerr, arr.String())
+	}
+	if good != 2 || failed != 3 {
+		t.Errorf("folder: %d classified and %d failed, want 2 and 3:\n%s", good, failed, jl.String())
 	}
 	// A truncated checkpoint is one clear line.
 	ck, _ := os.ReadFile(filepath.Join(run, "best.ckpt"))
 	torn := filepath.Join(dir, "torn.ckpt")
 	os.WriteFile(torn, ck[:len(ck)/3], 0o644)
-	err := Eval(EvalOptions{Weights: torn, Backend: "cpu"}, &out)
+	err = Eval(EvalOptions{Weights: torn, Backend: "cpu"}, &out)
 	if err == nil || !strings.Contains(err.Error(), "torn.ckpt") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("truncated checkpoint: %v", err)
 	}

@@ -92,14 +92,59 @@ func evalBatch(o EvalOptions) int {
 }
 
 // openTrained loads a checkpoint, its config (unless one is given) and builds the
-// network with the checkpoint's weights. batch 0 means the config's.
+// inference network with the checkpoint's weights. batch 0 means the config's.
 func openTrained(src ConfigSource, weights, backendName string, threads, device, batch int) (*config.Config, *builtNet, error) {
-	ck, c, err := loadTrained(src, weights)
-	if err != nil {
-		return nil, nil, err
-	}
-	net, err := buildTrained(c, ck, weights, backendName, threads, device, batch)
+	_, c, net, err := openInference(src, weights, backendName, threads, device, batch)
 	return c, net, err
+}
+
+// openInference builds the inference network of a checkpoint. A checkpoint of this
+// program is read in two passes over the file: its state (config, classes) from the
+// header, then, once the network exists, its weights straight into the network's
+// buffers (model.WeightLoader; the momentum is never read). A torchvision .pth, or
+// the towers, take the whole-file path of loadTrained.
+func openInference(src ConfigSource, weights, backendName string, threads, device, batch int) (*checkpoint.Checkpoint, *config.Config, *builtNet, error) {
+	ck, err := checkpoint.ReadState(weights)
+	if err != nil {
+		ck, c, err := loadTrained(src, weights)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		net, err := buildTrained(c, ck, weights, backendName, threads, device, batch)
+		return ck, c, net, err
+	}
+	c, err := configFor(src, ck)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if batch == 0 {
+		batch = c.Train.BatchSize
+	}
+	net, err := openInferenceNet(c, backendName, threads, device, batch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if net.Single == nil { // the towers: the whole checkpoint, as LoadWeights wants it
+		full, err := loadCheckpoint(weights)
+		if err == nil {
+			err = net.LoadWeights(full.Weights)
+		}
+		if err != nil {
+			net.Close()
+			return nil, nil, nil, usage(fmt.Errorf("%s: %w", weights, err))
+		}
+		return ck, c, net, nil
+	}
+	l := net.Single.WeightLoader()
+	if err := checkpoint.LoadWeightsInto(weights, l.Dest); err != nil {
+		net.Close()
+		return nil, nil, nil, usage(err)
+	}
+	if err := l.Done(); err != nil {
+		net.Close()
+		return nil, nil, nil, usage(fmt.Errorf("%s: %w", weights, err))
+	}
+	return ck, c, net, nil
 }
 
 // buildTrained builds c's network and loads the checkpoint's weights.
@@ -107,7 +152,7 @@ func buildTrained(c *config.Config, ck *checkpoint.Checkpoint, weights, backendN
 	if batch == 0 {
 		batch = c.Train.BatchSize
 	}
-	net, err := openNet(c, backendName, threads, device, batch)
+	net, err := openInferenceNet(c, backendName, threads, device, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,18 @@ func (n *builtNet) PeakBytes() int64 {
 // as the paper's two towers when parallel.mode is model. The backend flag (or the
 // config's train.backend) chooses the kind; for towers the devices say where.
 func openNet(c *config.Config, backendFlag string, threads, device, batch int) (*builtNet, error) {
+	return openNetFor(c, backendFlag, threads, device, batch, false)
+}
+
+// openInferenceNet is openNet for forward passes only (eval, predict): on one
+// device the backend and the network skip everything backward needs
+// (model.NewInference, backend.Options.Inference); the towers are built as for
+// training.
+func openInferenceNet(c *config.Config, backendFlag string, threads, device, batch int) (*builtNet, error) {
+	return openNetFor(c, backendFlag, threads, device, batch, true)
+}
+
+func openNetFor(c *config.Config, backendFlag string, threads, device, batch int, inference bool) (*builtNet, error) {
 	if threads == 0 { // --threads beats the config's train.threads; 0 in both: every core
 		threads = c.Train.Threads
 	}
@@ -60,11 +72,15 @@ func openNet(c *config.Config, backendFlag string, threads, device, batch int) (
 		if err != nil {
 			return nil, usage(err)
 		}
-		b, err := openBackend(backendFlag, c.Train.Backend, backend.Options{Threads: threads, Device: device, Precision: prec})
+		b, err := openBackend(backendFlag, c.Train.Backend, backend.Options{Threads: threads, Device: device, Precision: prec, Inference: inference})
 		if err != nil {
 			return nil, err
 		}
-		net, err := model.New(c.Model, b, batch)
+		build := model.New
+		if inference {
+			build = model.NewInference
+		}
+		net, err := build(c.Model, b, batch)
 		if err != nil {
 			b.Close()
 			return nil, usage(err)

@@ -78,6 +78,14 @@ type NativePrecision interface {
 	NativePrecision(p Precision) bool
 }
 
+// HostMemory is a backend whose buffers are host memory (cpu, ref). Host returns a
+// buffer's values in plain order for the caller to fill, and counts the buffer as
+// written: a checkpoint is then read from the file straight into the buffer instead
+// of through a copy of it (model.Network.WeightDest).
+type HostMemory interface {
+	Host(b Buffer) ([]float32, error)
+}
+
 // IsNative reports whether b computes p itself.
 func IsNative(b Backend, p Precision) bool {
 	n, ok := b.(NativePrecision)

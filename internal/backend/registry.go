@@ -16,6 +16,11 @@ type Options struct {
 	Device int
 	// Precision of convolutions and linear layers; the zero value is FP32.
 	Precision Precision
+	// Inference opens the backend for forward passes only (predict, eval): a backend
+	// may then skip what backward needs (the cpu backend builds no backward
+	// primitives, gradient scratch or pooling workspaces), and ops' backward methods
+	// fail. Backends that ignore it still compute the same forward pass.
+	Inference bool
 }
 
 // Factory opens a backend; it returns an error wrapping ErrUnavailable when the

@@ -135,54 +135,25 @@ func Save(path string, ck *Checkpoint) error {
 // Load reads the checkpoint at path. Every error is one line naming the path; it
 // matches ErrNotExist, ErrCorrupt, ErrNotCheckpoint or ErrVersion where one applies.
 func Load(path string) (*Checkpoint, error) {
-	fh, err := os.Open(path)
+	var ts []safetensors.Tensor
+	ck, err := load(path, false, func(name string, shape []int) (safetensors.Dest, error) {
+		data := make([]float32, numel(shape))
+		return safetensors.Dest{Data: data, Done: func() error {
+			ts = append(ts, safetensors.Tensor{Name: name, Shape: shape, Data: data})
+			return nil
+		}}, nil
+	})
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &loadError{fmt.Sprintf("checkpoint %s does not exist", path), ErrNotExist}
-		}
-		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	defer fh.Close()
-	if fi, err := fh.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("checkpoint %s is a folder, not a file", path)
-	}
-	br := bufio.NewReaderSize(fh, 1<<20)
-
-	// A file that does not start like safetensors (a PyTorch .pth zip, a YAML config
-	// given by mistake) is "not a checkpoint", which is more useful than "corrupt".
-	if head, err := br.Peek(9); err == nil && !looksLikeSafetensors(head) {
-		return nil, &loadError{fmt.Sprintf("%s is not an alexnet checkpoint (not a safetensors file)", path), ErrNotCheckpoint}
-	}
-	f, err := safetensors.Decode(br)
-	if err != nil {
-		return nil, &loadError{fmt.Sprintf("checkpoint %s is truncated or corrupt: %v; %s", path, err, advice(path)), ErrCorrupt}
-	}
-	js, ok := f.Metadata[MetadataKey]
-	if !ok {
-		return nil, &loadError{fmt.Sprintf("%s is a safetensors file but not an alexnet checkpoint (no %q metadata)", path, MetadataKey), ErrNotCheckpoint}
-	}
-	ck := &Checkpoint{}
-	// Version first, alone: a newer format may change what the other fields mean.
-	var v struct {
-		Version int `json:"version"`
-	}
-	if err := json.Unmarshal([]byte(js), &v); err != nil {
-		return nil, &loadError{fmt.Sprintf("checkpoint %s is truncated or corrupt: state metadata: %v; %s", path, err, advice(path)), ErrCorrupt}
-	}
-	if v.Version < 1 || v.Version > Version {
-		return nil, &loadError{fmt.Sprintf("checkpoint %s has format version %d; this program reads versions 1 to %d", path, v.Version, Version), ErrVersion}
-	}
-	if err := json.Unmarshal([]byte(js), &ck.State); err != nil {
-		return nil, &loadError{fmt.Sprintf("checkpoint %s is truncated or corrupt: state metadata: %v; %s", path, err, advice(path)), ErrCorrupt}
+		return nil, err
 	}
 	weights := map[string][]int{}
-	for _, t := range f.Tensors {
+	for _, t := range ts {
 		if !strings.HasPrefix(t.Name, MomentumPrefix) {
 			ck.Weights = append(ck.Weights, t)
 			weights[t.Name] = t.Shape
 		}
 	}
-	for _, t := range f.Tensors {
+	for _, t := range ts {
 		name, ok := strings.CutPrefix(t.Name, MomentumPrefix)
 		if !ok {
 			continue
@@ -195,6 +166,117 @@ func Load(path string) (*Checkpoint, error) {
 		ck.Momentum = append(ck.Momentum, t)
 	}
 	return ck, nil
+}
+
+// ReadState reads a checkpoint's state (config, classes, progress) from its header,
+// without reading its tensors: what inference needs to build the network before
+// LoadWeightsInto fills it.
+func ReadState(path string) (*Checkpoint, error) {
+	return load(path, true, nil)
+}
+
+// LoadWeightsInto reads a checkpoint's weights into the memory place gives for each
+// (a backend's buffers: the weights are then held once); the momentum is skipped.
+func LoadWeightsInto(path string, place func(name string, shape []int) (safetensors.Dest, error)) error {
+	_, err := load(path, false, func(name string, shape []int) (safetensors.Dest, error) {
+		if strings.HasPrefix(name, MomentumPrefix) {
+			return safetensors.Dest{}, nil
+		}
+		d, err := place(name, shape)
+		if err != nil {
+			return d, placeError{err}
+		}
+		if d.Done != nil {
+			done := d.Done
+			d.Done = func() error {
+				if err := done(); err != nil {
+					return placeError{err}
+				}
+				return nil
+			}
+		}
+		return d, nil
+	})
+	var pe placeError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", path, pe.err)
+	}
+	return err
+}
+
+// placeError is the caller's own error from LoadWeightsInto's place: passed on as
+// it is, not reported as a corrupt file.
+type placeError struct{ err error }
+
+func (e placeError) Error() string { return e.err.Error() }
+
+// load opens and checks a checkpoint, decodes its state, and hands its tensors to place.
+func load(path string, stopAfterState bool, place func(name string, shape []int) (safetensors.Dest, error)) (*Checkpoint, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &loadError{fmt.Sprintf("checkpoint %s does not exist", path), ErrNotExist}
+		}
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("checkpoint %s is a folder, not a file", path)
+	}
+	br := bufio.NewReaderSize(fh, 1<<20)
+
+	// A file that does not start like safetensors (a PyTorch .pth zip, a YAML config
+	// given by mistake) is "not a checkpoint", which is more useful than "corrupt".
+	if head, err := br.Peek(9); err == nil && !looksLikeSafetensors(head) {
+		return nil, &loadError{fmt.Sprintf("%s is not an alexnet checkpoint (not a safetensors file)", path), ErrNotCheckpoint}
+	}
+	// The state is decoded from the header before any tensor is placed, so a file of
+	// another program or version is refused before its tensors are read.
+	ck := &Checkpoint{}
+	_, err = safetensors.DecodeFunc(br, fi.Size(), func(meta map[string]string) error {
+		if err := ck.decodeState(path, meta); err != nil {
+			return err
+		}
+		if stopAfterState {
+			return safetensors.ErrStop
+		}
+		return nil
+	}, place)
+	var le *loadError
+	var pe placeError
+	switch {
+	case errors.As(err, &le), errors.As(err, &pe):
+		return nil, err
+	case err != nil:
+		return nil, &loadError{fmt.Sprintf("checkpoint %s is truncated or corrupt: %v; %s", path, err, advice(path)), ErrCorrupt}
+	}
+	return ck, nil
+}
+
+// decodeState reads the state from a checkpoint's metadata.
+func (ck *Checkpoint) decodeState(path string, meta map[string]string) error {
+	js, ok := meta[MetadataKey]
+	if !ok {
+		return &loadError{fmt.Sprintf("%s is a safetensors file but not an alexnet checkpoint (no %q metadata)", path, MetadataKey), ErrNotCheckpoint}
+	}
+	// Version first, alone: a newer format may change what the other fields mean.
+	var v struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(js), &v); err != nil {
+		return &loadError{fmt.Sprintf("checkpoint %s is truncated or corrupt: state metadata: %v; %s", path, err, advice(path)), ErrCorrupt}
+	}
+	if v.Version < 1 || v.Version > Version {
+		return &loadError{fmt.Sprintf("checkpoint %s has format version %d; this program reads versions 1 to %d", path, v.Version, Version), ErrVersion}
+	}
+	if err := json.Unmarshal([]byte(js), &ck.State); err != nil {
+		return &loadError{fmt.Sprintf("checkpoint %s is truncated or corrupt: state metadata: %v; %s", path, err, advice(path)), ErrCorrupt}
+	}
+	return nil
 }
 
 // looksLikeSafetensors checks the first 9 bytes: a plausible header length and a JSON
@@ -240,3 +322,11 @@ type loadError struct {
 
 func (e *loadError) Error() string { return e.msg }
 func (e *loadError) Unwrap() error { return e.kind }
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}

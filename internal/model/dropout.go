@@ -15,6 +15,9 @@ type dropoutLayer struct {
 func (l *dropoutLayer) forward(train bool, seed uint64) error {
 	l.trained = train && l.p > 0
 	if !l.trained {
+		if l.y == l.x { // in place (an inference network): nothing to do
+			return nil
+		}
 		return l.b.Copy(l.y, l.x)
 	}
 	return l.b.DropoutForward(l.x, l.y, l.mask, l.p, seed)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -44,11 +45,29 @@ type Network struct {
 	// lossScale multiplies the loss's gradient (fp16 training); Step divides it out.
 	lossScale float64
 	sgd       []backend.SGDParam
+	// inference: built for forward passes only (NewInference): no gradients, no
+	// momentum, no dropout masks.
+	inference bool
 }
+
+// errInference is what training calls on an inference network return.
+var errInference = errors.New("the network was built for inference (model.NewInference): no gradients or optimizer state")
 
 // New plans the model and builds it on b for batches of up to batch images. The
 // parameters are allocated zeroed; call Init or LoadWeights.
 func New(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
+	return newNetwork(cfg, b, batch, false)
+}
+
+// NewInference builds the model for forward passes only (predict, eval): parameters
+// without gradient or momentum buffers, no buffers for the backward pass, dropout as
+// the identity in place. For AlexNet that is a third of a training network's
+// parameter memory. Loss and the scores still work (eval); training calls fail.
+func NewInference(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
+	return newNetwork(cfg, b, batch, true)
+}
+
+func newNetwork(cfg config.Model, b backend.Backend, batch int, inference bool) (*Network, error) {
 	infos, err := Plan(cfg)
 	if err != nil {
 		return nil, err
@@ -56,7 +75,7 @@ func New(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("batch size must be positive (got %d)", batch)
 	}
-	m := &Network{Cfg: cfg, Info: infos, B: b, Batch: batch, lossScale: 1}
+	m := &Network{Cfg: cfg, Info: infos, B: b, Batch: batch, lossScale: 1, inference: inference}
 	if err := m.build(); err != nil {
 		m.Close()
 		return nil, err
@@ -84,7 +103,7 @@ func (m *Network) build() error {
 	x := m.input
 	for i, info := range m.Info {
 		ios[i].x = x
-		if info.InPlace {
+		if info.InPlace || (m.inference && info.Type == config.Dropout) {
 			ios[i].y = x
 		} else if ios[i].y, err = m.alloc(N * info.Out.PerImage()); err != nil {
 			return err
@@ -92,6 +111,16 @@ func (m *Network) build() error {
 		x = ios[i].y
 	}
 	m.logits = x
+	if m.inference {
+		// The loss's gradient only: Loss writes it as it scores (eval).
+		if m.dlogits, err = m.alloc(N * m.Info[len(m.Info)-1].Out.PerImage()); err != nil {
+			return err
+		}
+		if m.sums, err = m.alloc(3); err != nil {
+			return err
+		}
+		return m.newLayers(ios)
+	}
 	ids, sizes := gradPlan(m.Info)
 	grads := make([]backend.Buffer, len(sizes))
 	for id, size := range sizes {
@@ -113,6 +142,10 @@ func (m *Network) build() error {
 			ios[i].dx = grads[ids[i]]
 		}
 	}
+	return m.newLayers(ios)
+}
+
+func (m *Network) newLayers(ios []bufs) error {
 	for i, info := range m.Info {
 		l, err := m.newLayer(info, ios[i])
 		if err != nil {
@@ -170,6 +203,9 @@ func (m *Network) newLayer(info LayerInfo, bf bufs) (layer, error) {
 		}
 		return &opLayer{bufs: bf, op: op}, nil
 	case config.Dropout:
+		if m.inference {
+			return &dropoutLayer{bufs: bf, b: m.B, p: float32(info.Cfg.P)}, nil
+		}
 		mask, err := m.alloc(N * info.Out.PerImage())
 		if err != nil {
 			return nil, err
@@ -196,6 +232,10 @@ func (m *Network) addParams(info LayerInfo) (w, b *Param, err error) {
 		var err error
 		if p.W, err = m.alloc(n); err != nil {
 			return nil, err
+		}
+		if m.inference {
+			m.Params = append(m.Params, p)
+			return p, nil
 		}
 		if p.G, err = m.alloc(n); err != nil {
 			return nil, err
@@ -360,6 +400,9 @@ func (m *Network) Forward(train bool, seed func(layer int) uint64) error {
 
 // ForwardLayer runs layer i alone (for per-layer timings).
 func (m *Network) ForwardLayer(i int, train bool, seed func(layer int) uint64) error {
+	if train && m.inference {
+		return errInference
+	}
 	var s uint64
 	if train && m.Info[i].Type == config.Dropout && seed != nil {
 		s = seed(i)
@@ -422,6 +465,9 @@ func (m *Network) Backward() error {
 
 // BackwardLayer runs layer i backwards alone (for per-layer timings).
 func (m *Network) BackwardLayer(i int) error {
+	if m.inference {
+		return errInference
+	}
 	if err := m.layers[i].backward(); err != nil {
 		return fmt.Errorf("backward %s: %w", m.Info[i].Name, err)
 	}
@@ -430,6 +476,9 @@ func (m *Network) BackwardLayer(i int) error {
 
 // ZeroGrad clears the parameter gradients.
 func (m *Network) ZeroGrad() error {
+	if m.inference {
+		return errInference
+	}
 	for _, p := range m.Params {
 		if err := m.B.Zero(p.G); err != nil {
 			return err
@@ -449,6 +498,9 @@ func (m *Network) SetLossScale(s float64) {
 
 // GradsFinite reports whether every parameter gradient is finite (no fp16 overflow).
 func (m *Network) GradsFinite() (bool, error) {
+	if m.inference {
+		return false, errInference
+	}
 	return m.allFinite(func(p *Param) backend.Buffer { return p.G })
 }
 
@@ -470,6 +522,9 @@ func (m *Network) allFinite(pick func(p *Param) backend.Buffer) (bool, error) {
 // Step applies SGD in the paper's form to every parameter, with its layer's
 // lr_mult and decay_mult, in one backend call.
 func (m *Network) Step(lr, momentum, decay float64) error {
+	if m.inference {
+		return errInference
+	}
 	if len(m.sgd) != len(m.Params) {
 		m.sgd = make([]backend.SGDParam, len(m.Params))
 	}
@@ -489,11 +544,17 @@ func (m *Network) Weights() ([]safetensors.Tensor, error) {
 
 // Momentum downloads the SGD momentum buffers, named like the weights.
 func (m *Network) Momentum() ([]safetensors.Tensor, error) {
+	if m.inference {
+		return nil, errInference
+	}
 	return m.tensors(func(p *Param) backend.Buffer { return p.V })
 }
 
 // Gradients downloads the accumulated gradients, named like the weights.
 func (m *Network) Gradients() ([]safetensors.Tensor, error) {
+	if m.inference {
+		return nil, errInference
+	}
 	return m.tensors(func(p *Param) backend.Buffer { return p.G })
 }
 
@@ -517,6 +578,9 @@ func (m *Network) LoadWeights(ts []safetensors.Tensor) error {
 
 // LoadMomentum restores the SGD momentum buffers (for an exact resume).
 func (m *Network) LoadMomentum(ts []safetensors.Tensor) error {
+	if m.inference {
+		return errInference
+	}
 	return m.load(ts, func(p *Param) backend.Buffer { return p.V }, "momentum")
 }
 
@@ -610,4 +674,62 @@ func TakeScores(b backend.Backend, sums backend.Buffer, scored *int) (Scores, er
 	s := Scores{Images: *scored, LossSum: float64(v[0]), Top1: int(v[1]), Top5: int(v[2])}
 	*scored = 0
 	return s, nil
+}
+
+// WeightLoader fills a network's weights tensor by tensor as a checkpoint is read
+// (checkpoint.LoadWeightsInto): into each parameter's own buffer where the backend's
+// buffers are host memory, else through one tensor's copy at a time. The checkpoint
+// is so never held whole besides the network: a third of LoadWeights' peak for
+// AlexNet's 244 MB.
+type WeightLoader struct {
+	m      *Network
+	loaded map[string]bool
+}
+
+// WeightLoader starts loading weights.
+func (m *Network) WeightLoader() *WeightLoader {
+	return &WeightLoader{m: m, loaded: map[string]bool{}}
+}
+
+// Dest is where tensor name, of shape, goes; the rules are LoadWeights'.
+func (l *WeightLoader) Dest(name string, shape []int) (safetensors.Dest, error) {
+	var p *Param
+	for _, q := range l.m.Params {
+		if q.Name == name {
+			p = q
+		}
+	}
+	switch {
+	case p == nil:
+		return safetensors.Dest{}, fmt.Errorf("weights: tensor %s is not a parameter of this model", name)
+	case l.loaded[name]:
+		return safetensors.Dest{}, fmt.Errorf("weights: tensor %s appears twice", name)
+	case !sameShape(shape, p.Shape):
+		return safetensors.Dest{}, fmt.Errorf("weights: tensor %s has shape %v, the model needs %v", name, shape, p.Shape)
+	}
+	l.loaded[name] = true
+	if h, ok := l.m.B.(backend.HostMemory); ok {
+		data, err := h.Host(p.W)
+		if err != nil {
+			return safetensors.Dest{}, fmt.Errorf("weights: %s: %w", name, err)
+		}
+		return safetensors.Dest{Data: data}, nil
+	}
+	data := make([]float32, p.Len)
+	return safetensors.Dest{Data: data, Done: func() error {
+		if err := l.m.B.Upload(p.W, data); err != nil {
+			return fmt.Errorf("weights: upload %s: %w", name, err)
+		}
+		return nil
+	}}, nil
+}
+
+// Done checks that every parameter was loaded.
+func (l *WeightLoader) Done() error {
+	for _, p := range l.m.Params {
+		if !l.loaded[p.Name] {
+			return fmt.Errorf("weights: no tensor %s (shape %v) for this model", p.Name, p.Shape)
+		}
+	}
+	return nil
 }

@@ -48,6 +48,9 @@ type Backend struct {
 	threads int  // OpenMP threads per primitive, 0 for OpenMP's default
 	workers int  // goroutines for the Go loops
 	bf16    bool // convolutions and matmuls compute in bf16 (precision.go)
+	// inference: forward primitives only (forward_inference: no workspaces), no
+	// backward primitives or gradient scratch (backend.Options.Inference).
+	inference bool
 
 	clock atomic.Uint64 // source of buffer stamps
 
@@ -76,12 +79,13 @@ func Open(o backend.Options) (*Backend, error) {
 		threads = int(C.alx_num_procs())
 	}
 	b := &Backend{
-		threads:  threads,
-		workers:  o.Threads,
-		live:     map[*buffer]struct{}{},
-		internal: map[unsafe.Pointer]int64{},
-		relu:     map[int]*reluKernels{},
-		bf16:     o.Precision == backend.BF16 && nativeBF16(),
+		threads:   threads,
+		workers:   o.Threads,
+		live:      map[*buffer]struct{}{},
+		internal:  map[unsafe.Pointer]int64{},
+		relu:      map[int]*reluKernels{},
+		bf16:      o.Precision == backend.BF16 && nativeBF16(),
+		inference: o.Inference,
 	}
 	if b.workers == 0 {
 		b.workers = runtime.GOMAXPROCS(0)
@@ -97,6 +101,20 @@ func Open(o backend.Options) (*Backend, error) {
 }
 
 func (b *Backend) Name() string { return "cpu" }
+
+// forwardKind is the propagation kind of forward primitives: inference (no
+// workspace for backward) when the backend was opened for inference.
+func (b *Backend) forwardKind() C.dnnl_prop_kind_t {
+	if b.inference {
+		return C.dnnl_forward_inference
+	}
+	return C.dnnl_forward_training
+}
+
+// errInference is what a backward call on an inference backend returns.
+func errInference(op string) error {
+	return fmt.Errorf("%s: the cpu backend was opened for inference (backend.Options.Inference): no backward pass", op)
+}
 
 // Close destroys every primitive and frees every buffer and op-owned memory; ops and
 // buffers of a closed backend must not be used again.
@@ -289,6 +307,19 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 	d.lay = nil
 	d.wrote()
 	return nil
+}
+
+// Host gives dst's memory to fill (backend.HostMemory): plain from now on, stamped as
+// written.
+func (b *Backend) Host(dst backend.Buffer) ([]float32, error) {
+	a := args{b: b, op: "host"}
+	d := a.get(dst, dst.Len(), "dst")
+	if a.err != nil {
+		return nil, a.err
+	}
+	d.lay = nil
+	d.wrote()
+	return d.f32(), nil
 }
 
 func (b *Backend) Download(dst []float32, src backend.Buffer) error {

@@ -112,7 +112,7 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	padR := dims((out.H-1)*p.StrideH+p.KH-in.H-p.PadH, (out.W-1)*p.StrideW+p.KW-in.W-p.PadW)
 
 	var fd, bdd, bwd C.dnnl_convolution_desc_t
-	if err := status("forward desc", C.dnnl_convolution_forward_desc_init(&fd, C.dnnl_forward_training, C.dnnl_convolution_direct,
+	if err := status("forward desc", C.dnnl_convolution_forward_desc_init(&fd, b.forwardKind(), C.dnnl_convolution_direct,
 		&xAny, &wAny, &bPlain, &yAny, &strides[0], &padL[0], &padR[0])); err != nil {
 		return nil, err
 	}
@@ -121,6 +121,9 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 		return nil, err
 	}
 	defer destroyPD(fpd)
+	if b.inference {
+		return c, c.forwardOnly(xPlain, wPlain, yPlain, bPlain, C.const_dnnl_primitive_desc_t(fpd))
+	}
 	if err := status("backward data desc", C.dnnl_convolution_backward_data_desc_init(&bdd, C.dnnl_convolution_direct,
 		&xAny, &wAny, &yAny, &strides[0], &padL[0], &padR[0])); err != nil {
 		return nil, err
@@ -199,6 +202,32 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	return c, nil
 }
 
+// forwardOnly builds the forward kernel and what it reads and writes, nothing for
+// backward (an inference backend).
+func (c *conv) forwardOnly(xPlain, wPlain, yPlain, bPlain md, f C.const_dnnl_primitive_desc_t) error {
+	b, p := c.b, c.p
+	var err error
+	if c.x, err = b.stage("x to forward layout", xPlain, queryMD(f, C.dnnl_query_src_md)); err != nil {
+		return err
+	}
+	if c.w, err = b.stage("w to forward layout", wPlain, queryMD(f, C.dnnl_query_weights_md)); err != nil {
+		return err
+	}
+	if c.bias, err = b.plainStage("b", C.dnnl_f32, p.OutC); err != nil {
+		return err
+	}
+	if c.y, err = b.newOutput("y from forward layout", yPlain, queryMD(f, C.dnnl_query_dst_md), c.out.Len()); err != nil {
+		return err
+	}
+	c.fwd, err = b.newKernel("conv forward", C.dnnl_primitive_desc_t(f),
+		arg{kind: C.DNNL_ARG_SRC, md: c.x.want}, arg{kind: C.DNNL_ARG_WEIGHTS, md: c.w.want},
+		arg{kind: C.DNNL_ARG_BIAS, md: bPlain}, arg{kind: C.DNNL_ARG_DST, md: c.y.md})
+	if err == nil {
+		c.Impl = [3]string{c.fwd.impl, "", ""}
+	}
+	return err
+}
+
 func (c *conv) OutShape() backend.Shape { return c.out }
 
 // Forward: y = conv(x, w) + b.
@@ -234,6 +263,9 @@ func (c *conv) Forward(x, w, b, y backend.Buffer) error {
 
 // BackwardData: dx = conv_transpose(dy, w), overwritten.
 func (c *conv) BackwardData(w, dy, dx backend.Buffer) error {
+	if c.bwdData == nil {
+		return errInference("cpu conv backward data")
+	}
 	a := args{b: c.b, op: "cpu conv backward data"}
 	wb, dyb := a.get(w, c.p.WeightLen(), "w"), a.get(dy, c.out.Len(), "dy")
 	dxb := a.get(dx, c.p.In.Len(), "dx")
@@ -261,6 +293,9 @@ func (c *conv) BackwardData(w, dy, dx backend.Buffer) error {
 
 // BackwardFilter: dw += x (*) dy summed over the batch, db += sum of dy over N, OH, OW.
 func (c *conv) BackwardFilter(x, dy, dw, db backend.Buffer) error {
+	if c.bwdFilter == nil {
+		return errInference("cpu conv backward filter")
+	}
 	a := args{b: c.b, op: "cpu conv backward filter"}
 	xb, dyb := a.get(x, c.p.In.Len(), "x"), a.get(dy, c.out.Len(), "dy")
 	dwb, dbb := a.get(dw, c.p.WeightLen(), "dw"), a.get(db, c.p.OutC, "db")

@@ -67,19 +67,26 @@ func (b *Backend) newFwdBwd(what string, in, out backend.Shape, fd, bd unsafe.Po
 		return nil, err
 	}
 	defer destroyPD(fpd)
-	bpd, err := b.primDesc(what+" backward", bd, false, C.const_dnnl_primitive_desc_t(fpd))
-	if err != nil {
-		return nil, err
-	}
-	defer destroyPD(bpd)
-	f, bw := C.const_dnnl_primitive_desc_t(fpd), C.const_dnnl_primitive_desc_t(bpd)
-
+	f := C.const_dnnl_primitive_desc_t(fpd)
 	if o.x, err = b.stage(what+" x", xPlain, queryMD(f, C.dnnl_query_src_md)); err != nil {
 		return nil, err
 	}
 	if o.y, err = b.newOutput(what+" y", yPlain, queryMD(f, C.dnnl_query_dst_md), out.Len()); err != nil {
 		return nil, err
 	}
+	if b.inference { // forward_inference: no workspace, no backward
+		if o.fwd, err = b.newKernel(what+" forward", fpd, arg{kind: C.DNNL_ARG_SRC, md: o.x.want}, arg{kind: C.DNNL_ARG_DST, md: o.y.md}); err != nil {
+			return nil, err
+		}
+		o.Impl = [2]string{o.fwd.impl, ""}
+		return o, nil
+	}
+	bpd, err := b.primDesc(what+" backward", bd, false, f)
+	if err != nil {
+		return nil, err
+	}
+	defer destroyPD(bpd)
+	bw := C.const_dnnl_primitive_desc_t(bpd)
 	if o.dy, err = b.stage(what+" dy", yPlain, queryMD(bw, C.dnnl_query_diff_dst_md)); err != nil {
 		return nil, err
 	}
@@ -139,6 +146,9 @@ func (o *fwdBwd) Forward(x, y backend.Buffer) error {
 // Backward overwrites dx from dy (and x for LRN); y is not read, the workspace
 // carries what backward needs of it.
 func (o *fwdBwd) Backward(x, y, dy, dx backend.Buffer) error {
+	if o.bwd == nil {
+		return errInference("cpu " + o.what + " backward")
+	}
 	a := args{b: o.b, op: "cpu " + o.what + " backward"}
 	xb, _ := a.get(x, o.in.Len(), "x"), a.get(y, o.out.Len(), "y")
 	dyb, dxb := a.get(dy, o.out.Len(), "dy"), a.get(dx, o.in.Len(), "dx")

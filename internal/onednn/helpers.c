@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <omp.h>
 
 #include "helpers.h"
@@ -29,10 +30,18 @@ void alx_set_threads(int nthreads) {
 
 int alx_num_procs(void) { return omp_get_num_procs(); }
 
+// Buffers of 4 MiB and more are aligned to 2 MiB and marked for transparent huge
+// pages: the system's THP setting is often "madvise", and with 4 KiB pages faulting
+// in AlexNet's 244 MB of weights costs ~0.7 s of a 1 s predict (60,000 faults);
+// 2 MiB pages take 120, and fewer TLB misses in the big GEMMs besides.
+#define ALX_HUGE (2u << 20)
+
 void *alx_alloc(size_t bytes) {
     void *p = NULL;
     if (bytes == 0) bytes = 64;
-    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    size_t align = bytes >= 2 * ALX_HUGE ? ALX_HUGE : 64;
+    if (posix_memalign(&p, align, bytes) != 0) return NULL;
+    if (align == ALX_HUGE) madvise(p, bytes & ~(size_t)(ALX_HUGE - 1), MADV_HUGEPAGE);  // advice: failure is harmless
     memset(p, 0, bytes);
     return p;
 }

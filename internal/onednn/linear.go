@@ -99,11 +99,13 @@ func (b *Backend) newLinear(p backend.LinearParams) (*linear, error) {
 	if l.fwd, err = b.newMatmul("linear forward", x, wT, bias, y, false); err != nil {
 		return nil, err
 	}
-	if l.bwdData, err = b.newMatmul("linear backward data", dy, w, nil, dx, false); err != nil {
-		return nil, err
-	}
-	if l.bwdFilter, err = b.newMatmul("linear backward filter", dyT, x, nil, &dw, true); err != nil {
-		return nil, err
+	if !b.inference {
+		if l.bwdData, err = b.newMatmul("linear backward data", dy, w, nil, dx, false); err != nil {
+			return nil, err
+		}
+		if l.bwdFilter, err = b.newMatmul("linear backward filter", dyT, x, nil, &dw, true); err != nil {
+			return nil, err
+		}
 	}
 	for _, st := range []struct {
 		s    **staged
@@ -143,6 +145,9 @@ func (l *linear) Forward(x, w, b, y backend.Buffer) error {
 }
 
 func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
+	if l.bwdData == nil {
+		return errInference("cpu linear backward data")
+	}
 	a := args{b: l.b, op: "cpu linear backward data"}
 	wb, dyb := a.get(w, l.p.Out*l.p.In, "w"), a.get(dy, l.p.N*l.p.Out, "dy")
 	dxb := a.get(dx, l.p.N*l.p.In, "dx")
@@ -163,6 +168,9 @@ func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
 }
 
 func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
+	if l.bwdFilter == nil {
+		return errInference("cpu linear backward filter")
+	}
 	a := args{b: l.b, op: "cpu linear backward filter"}
 	xb, dyb := a.get(x, l.p.N*l.p.In, "x"), a.get(dy, l.p.N*l.p.Out, "dy")
 	dwb, dbb := a.get(dw, l.p.Out*l.p.In, "dw"), a.get(db, l.p.Out, "db")

@@ -44,7 +44,7 @@ func (b *Backend) newLRN(p backend.LRNParams) (*fwdBwd, error) {
 		return nil, err
 	}
 	var fd, bd C.dnnl_lrn_desc_t
-	if err := status("forward desc", C.dnnl_lrn_forward_desc_init(&fd, C.dnnl_forward_training, C.dnnl_lrn_across_channels,
+	if err := status("forward desc", C.dnnl_lrn_forward_desc_init(&fd, b.forwardKind(), C.dnnl_lrn_across_channels,
 		&x, C.int64_t(p.Size), C.float(p.Alpha), C.float(p.Beta), C.float(p.K))); err != nil {
 		return nil, err
 	}

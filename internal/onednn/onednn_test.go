@@ -1,6 +1,7 @@
 package onednn
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -178,6 +179,97 @@ func TestNativeBF16(t *testing.T) {
 		}
 		if err := b.Close(); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// Opened for inference, the backend computes the forward pass as it does for
+// training (forward_inference primitives, no workspaces) and refuses backward.
+func TestInferenceForwardOnly(t *testing.T) {
+	train, err := Open(backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer train.Close()
+	inf, err := Open(backend.Options{Inference: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inf.Close()
+	in := backend.Shape{N: 2, C: 3, H: 19, W: 19}
+	cp := backend.ConvParams{In: in, OutC: 32, KH: 5, KW: 5, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 1}
+	a, _ := cp.Out()
+	lp := backend.LRNParams{In: a, Size: 5, Alpha: 0.5, Beta: 0.75, K: 1}
+	pp := backend.PoolParams{In: a, Kind: backend.MaxPool, KH: 3, KW: 3, StrideH: 2, StrideW: 2}
+	q, _ := pp.Out()
+	fp := backend.LinearParams{N: 2, In: q.PerImage(), Out: 7}
+	outs := make([][]float32, 2)
+	for i, b := range []*Backend{train, inf} {
+		conv, err := b.NewConv(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lrn, err := b.NewLRN(lp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := b.NewPool(pp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc, err := b.NewLinear(fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := func(n int, seed uint64) backend.Buffer {
+			v := make([]float32, n)
+			for j := range v {
+				v[j] = float32((uint64(j)*2654435761+seed)%1000)/500 - 1
+			}
+			bb, err := b.Alloc(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Upload(bb, v); err != nil {
+				t.Fatal(err)
+			}
+			return bb
+		}
+		x, w, bias := buf(in.Len(), 1), buf(cp.WeightLen(), 2), buf(cp.OutC, 3)
+		y, l, p := buf(a.Len(), 0), buf(a.Len(), 0), buf(q.Len(), 0)
+		fw, fb, o := buf(fp.Out*fp.In, 4), buf(fp.Out, 5), buf(fp.N*fp.Out, 0)
+		for _, f := range []func() error{
+			func() error { return conv.Forward(x, w, bias, y) },
+			func() error { return b.ReLUForward(y, y) },
+			func() error { return lrn.Forward(y, l) },
+			func() error { return pool.Forward(l, p) },
+			func() error { return fc.Forward(p, fw, fb, o) },
+		} {
+			if err := f(); err != nil {
+				t.Fatalf("inference %v: %v", b.inference, err)
+			}
+		}
+		outs[i] = make([]float32, fp.N*fp.Out)
+		if err := b.Download(outs[i], o); err != nil {
+			t.Fatal(err)
+		}
+		if b.inference {
+			for what, err := range map[string]error{
+				"conv backward data":   conv.BackwardData(w, y, x),
+				"conv backward filter": conv.BackwardFilter(x, y, w, bias),
+				"pool backward":        pool.Backward(l, p, p, l),
+				"lrn backward":         lrn.Backward(y, l, l, y),
+				"linear backward data": fc.BackwardData(fw, o, p),
+			} {
+				if err == nil || !strings.Contains(err.Error(), "inference") {
+					t.Errorf("%s on an inference backend: %v", what, err)
+				}
+			}
+		}
+	}
+	for j := range outs[0] {
+		if d := math.Abs(float64(outs[0][j] - outs[1][j])); d > 1e-5*math.Max(1, math.Abs(float64(outs[0][j]))) {
+			t.Fatalf("output %d: training backend %g, inference backend %g", j, outs[0][j], outs[1][j])
 		}
 	}
 }

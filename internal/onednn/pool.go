@@ -65,7 +65,7 @@ func (b *Backend) newPool(p backend.PoolParams) (backend.Op, error) {
 	// window reads).
 	padR := dims((out.H-1)*sh+kh-p.In.H-ph, (out.W-1)*sw+kw-p.In.W-pw)
 	var fd, bd C.dnnl_pooling_desc_t
-	if err := status("forward desc", C.dnnl_pooling_forward_desc_init(&fd, C.dnnl_forward_training, alg,
+	if err := status("forward desc", C.dnnl_pooling_forward_desc_init(&fd, b.forwardKind(), alg,
 		&x, &y, &strides[0], &kernel[0], &padL[0], &padR[0])); err != nil {
 		return nil, err
 	}

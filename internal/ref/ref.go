@@ -111,6 +111,11 @@ func (r *Backend) Upload(dst backend.Buffer, src []float32) error {
 	return nil
 }
 
+// Host gives dst's memory to fill (backend.HostMemory).
+func (r *Backend) Host(dst backend.Buffer) ([]float32, error) {
+	return view("host", "dst", dst, dst.Len())
+}
+
 func (r *Backend) Download(dst []float32, src backend.Buffer) error {
 	s, err := view("download", "src", src, len(dst))
 	if err != nil {

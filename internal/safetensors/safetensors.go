@@ -6,6 +6,7 @@ package safetensors
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"unsafe"
 )
 
 // Tensor is a named float32 array with its shape.
@@ -102,8 +104,54 @@ func Encode(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 	return bw.Flush()
 }
 
-// Decode reads a whole safetensors file from r.
+// Decode reads a whole safetensors file from r. It reads r to the end first, so that
+// no tensor is allocated at a size the header claims before the bytes are seen to
+// exist; ReadFile and a file's own size avoid that copy.
 func Decode(r io.Reader) (*File, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll(bytes.NewReader(raw), int64(len(raw)))
+}
+
+// decodeAll decodes size bytes from r into new tensors.
+func decodeAll(r io.Reader, size int64) (*File, error) {
+	f := &File{}
+	var err error
+	f.Metadata, err = DecodeFunc(r, size, nil, func(name string, shape []int) (Dest, error) {
+		data := make([]float32, numel(shape))
+		return Dest{Data: data, Done: func() error {
+			f.Tensors = append(f.Tensors, Tensor{Name: name, Shape: shape, Data: data})
+			return nil
+		}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// ErrStop, returned by DecodeFunc's header function, stops after the header.
+var ErrStop = errors.New("safetensors: stop after the header")
+
+// Dest is where DecodeFunc puts one tensor: Data, of exactly the tensor's element
+// count (nil: skip the tensor), then Done, if set, once Data holds the values.
+type Dest struct {
+	Data []float32
+	Done func() error
+}
+
+// DecodeFunc reads a safetensors file of size bytes from r, asking place where each
+// tensor goes, in file order, and returns the metadata. Reading into the caller's
+// memory (a backend's buffer) keeps a checkpoint from being held twice; skipped
+// tensors (momentum, for inference) cost no memory. The header must account for
+// exactly size bytes, checked before place is first called, so a corrupt header
+// cannot make anyone allocate what the file does not hold.
+//
+// header, if set, sees the metadata first, once the header is checked; returning
+// ErrStop from it ends the decoding there, successfully, having read only the header.
+func DecodeFunc(r io.Reader, size int64, header func(meta map[string]string) error, place func(name string, shape []int) (Dest, error)) (map[string]string, error) {
 	var hlen uint64
 	if err := binary.Read(r, binary.LittleEndian, &hlen); err != nil {
 		return nil, fmt.Errorf("safetensors: reading header length: %w", truncated(err))
@@ -119,7 +167,7 @@ func Decode(r io.Reader) (*File, error) {
 	if err := json.Unmarshal(hb, &raw); err != nil {
 		return nil, fmt.Errorf("safetensors: header is not JSON: %w", err)
 	}
-	f := &File{}
+	var metadata map[string]string
 	type item struct {
 		name string
 		e    entry
@@ -127,7 +175,7 @@ func Decode(r io.Reader) (*File, error) {
 	var items []item
 	for name, msg := range raw {
 		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
+			if err := json.Unmarshal(msg, &metadata); err != nil {
 				return nil, fmt.Errorf("safetensors: metadata: %w", err)
 			}
 			continue
@@ -146,8 +194,11 @@ func Decode(r io.Reader) (*File, error) {
 		}
 		return items[i].name < items[j].name
 	})
+	// Every entry is checked, and the data's end against the file's, before any
+	// tensor is placed.
+	widths := make([]int64, len(items))
 	var pos int64
-	for _, it := range items {
+	for i, it := range items {
 		e := it.e
 		width, ok := map[string]int64{"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I64": 8}[e.DType]
 		if !ok {
@@ -157,27 +208,45 @@ func Decode(r io.Reader) (*File, error) {
 		if n < 0 || e.Offsets[0] != pos || e.Offsets[1]-e.Offsets[0] != int64(n)*width {
 			return nil, fmt.Errorf("safetensors: tensor %q: offsets %v do not match shape %v of %s (corrupt file)", it.name, e.Offsets, e.Shape, e.DType)
 		}
-		b, err := readN(r, e.Offsets[1]-e.Offsets[0])
+		widths[i], pos = width, e.Offsets[1]
+	}
+	if want := 8 + int64(hlen) + pos; want != size {
+		if want > size {
+			return nil, fmt.Errorf("safetensors: the header indexes %d bytes of data, the file holds %d: %w", pos, size-8-int64(hlen), errors.New("file is truncated"))
+		}
+		return nil, errors.New("safetensors: data continues after the last tensor (corrupt file)")
+	}
+	if header != nil {
+		if err := header(metadata); err != nil {
+			if errors.Is(err, ErrStop) {
+				return metadata, nil
+			}
+			return nil, err
+		}
+	}
+	for i, it := range items {
+		e, width, n := it.e, widths[i], numel(it.e.Shape)
+		dst, err := place(it.name, e.Shape)
 		if err != nil {
+			return nil, err
+		}
+		if dst.Data == nil {
+			if _, err := io.CopyN(io.Discard, r, int64(n)*width); err != nil {
+				return nil, fmt.Errorf("safetensors: tensor %q: %w", it.name, truncated(err))
+			}
+			continue
+		}
+		if len(dst.Data) != n {
+			return nil, fmt.Errorf("safetensors: tensor %q: %d values, given room for %d", it.name, n, len(dst.Data))
+		}
+		if err := readValues(r, e.DType, dst.Data); err != nil {
 			return nil, fmt.Errorf("safetensors: tensor %q: %w", it.name, truncated(err))
 		}
-		pos = e.Offsets[1]
-		data := make([]float32, n)
-		for i := range data {
-			switch e.DType {
-			case "F32":
-				data[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-			case "F16":
-				data[i] = halfToFloat(binary.LittleEndian.Uint16(b[2*i:]))
-			case "BF16":
-				data[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
-			case "I32":
-				data[i] = float32(int32(binary.LittleEndian.Uint32(b[4*i:])))
-			case "I64":
-				data[i] = float32(int64(binary.LittleEndian.Uint64(b[8*i:])))
+		if dst.Done != nil {
+			if err := dst.Done(); err != nil {
+				return nil, err
 			}
 		}
-		f.Tensors = append(f.Tensors, Tensor{Name: it.name, Shape: e.Shape, Data: data})
 	}
 	// The format indexes every data byte (the reference Rust reader rejects leftovers).
 	// Checking matters: a header length that is off by a few bytes can still leave
@@ -186,8 +255,51 @@ func Decode(r io.Reader) (*File, error) {
 	if n, _ := io.ReadFull(r, one[:]); n > 0 {
 		return nil, errors.New("safetensors: data continues after the last tensor (corrupt file)")
 	}
-	return f, nil
+	return metadata, nil
 }
+
+// readValues reads len(data) values of dtype into data. Float32 goes straight into
+// data's memory where the machine is little-endian (every platform Go and oneDNN
+// share), without a byte buffer; the rest is converted a chunk at a time.
+func readValues(r io.Reader, dtype string, data []float32) error {
+	if dtype == "F32" && littleEndian && len(data) > 0 {
+		_, err := io.ReadFull(r, unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
+		return err
+	}
+	width := map[string]int{"F32": 4, "F16": 2, "BF16": 2, "I32": 4, "I64": 8}[dtype]
+	chunk := make([]byte, min(len(data)*width, readChunk))
+	for done := 0; done < len(data); {
+		k := min(len(data)-done, len(chunk)/width)
+		b := chunk[:k*width]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return err
+		}
+		for i := range k {
+			var v float32
+			switch dtype {
+			case "F32":
+				v = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			case "F16":
+				v = halfToFloat(binary.LittleEndian.Uint16(b[2*i:]))
+			case "BF16":
+				v = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+			case "I32":
+				v = float32(int32(binary.LittleEndian.Uint32(b[4*i:])))
+			case "I64":
+				v = float32(int64(binary.LittleEndian.Uint64(b[8*i:])))
+			}
+			data[done+i] = v
+		}
+		done += k
+	}
+	return nil
+}
+
+// littleEndian is whether float32s in memory are laid out as the file stores them.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
 
 // ReadFile decodes the file at path.
 func ReadFile(path string) (*File, error) {
@@ -196,7 +308,11 @@ func ReadFile(path string) (*File, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	f, err := Decode(bufio.NewReaderSize(fh, 1<<20))
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	f, err := decodeAll(bufio.NewReaderSize(fh, 1<<20), fi.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -263,28 +379,8 @@ func numel(shape []int) int {
 	return n
 }
 
-// readChunk is the most readN allocates before the bytes are seen to exist.
+// readChunk is the largest buffer readValues converts through.
 const readChunk = 64 << 20
-
-// readN reads exactly n bytes. It grows the buffer as data arrives so that a corrupt
-// header claiming terabytes fails with "truncated" instead of exhausting memory.
-func readN(r io.Reader, n int64) ([]byte, error) {
-	if n <= readChunk {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r, b)
-		return b, err
-	}
-	b := make([]byte, 0, readChunk)
-	for int64(len(b)) < n {
-		k := min(n-int64(len(b)), readChunk)
-		start := len(b)
-		b = append(b, make([]byte, k)...)
-		if _, err := io.ReadFull(r, b[start:]); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
-}
 
 func truncated(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -374,19 +375,18 @@ func TestReadFileErrors(t *testing.T) {
 	}
 }
 
-// readN's chunked path: more than one chunk must arrive intact, and a short stream must
-// fail without allocating the claimed size.
-func TestReadNChunks(t *testing.T) {
-	n := int64(readChunk + 123)
-	src := make([]byte, n)
-	for i := range src {
-		src[i] = byte(i * 7)
+// A header that claims more data than the file holds is refused before any tensor
+// is allocated: a 16-byte file claiming 2 GB costs kilobytes, not gigabytes.
+func TestHugeClaimRefusedCheaply(t *testing.T) {
+	raw := rawFile(`{"w":{"dtype":"F32","shape":[500000000],"data_offsets":[0,2000000000]}}`, make([]byte, 16))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Decode(bytes.NewReader(raw))
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("a 2 GB claim in a %d-byte file: %v, want 'truncated'", len(raw), err)
 	}
-	got, err := readN(bytes.NewReader(src), n)
-	if err != nil || !bytes.Equal(got, src) {
-		t.Fatalf("readN over two chunks: err %v, equal %v", err, bytes.Equal(got, src))
-	}
-	if _, err := readN(bytes.NewReader(src[:10]), 1<<50); err == nil {
-		t.Error("readN of a short stream succeeded")
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("refusing it allocated %d bytes", grew)
 	}
 }

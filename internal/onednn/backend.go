@@ -130,12 +130,12 @@ func (b *Backend) Close() error {
 	}
 	b.kernels = nil
 	for buf := range b.live {
-		C.alx_free(buf.p)
+		C.alx_free(buf.p, C.size_t(4*buf.n))
 		buf.p, buf.n = nil, 0
 	}
 	b.live = nil
-	for p := range b.internal {
-		C.alx_free(p)
+	for p, bytes := range b.internal {
+		C.alx_free(p, C.size_t(bytes))
 	}
 	b.internal = nil
 	b.inUse = 0
@@ -199,7 +199,7 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		C.alx_free(p)
+		C.alx_free(p, C.size_t(4*n))
 		return nil, errors.New("cpu: alloc on a closed backend")
 	}
 	b.live[buf] = struct{}{}
@@ -222,7 +222,7 @@ func (b *Backend) Free(x backend.Buffer) {
 	}
 	delete(b.live, buf)
 	b.inUse -= 4 * int64(buf.n)
-	C.alx_free(buf.p)
+	C.alx_free(buf.p, C.size_t(4*buf.n))
 	buf.p, buf.n = nil, 0
 }
 
@@ -253,7 +253,7 @@ func (b *Backend) freeInternal(p unsafe.Pointer) {
 	}
 	delete(b.internal, p)
 	b.inUse -= bytes
-	C.alx_free(p)
+	C.alx_free(p, C.size_t(bytes))
 }
 
 // args unpacks the buffer arguments of one call, keeping the first error, so an op

@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <omp.h>
@@ -30,23 +31,44 @@ void alx_set_threads(int nthreads) {
 
 int alx_num_procs(void) { return omp_get_num_procs(); }
 
-// Buffers of 4 MiB and more are aligned to 2 MiB and marked for transparent huge
-// pages: the system's THP setting is often "madvise", and with 4 KiB pages faulting
-// in AlexNet's 244 MB of weights costs ~0.7 s of a 1 s predict (60,000 faults);
-// 2 MiB pages take 120, and fewer TLB misses in the big GEMMs besides.
-#define ALX_HUGE (2u << 20)
+// Buffers of 4 MiB and more are mapped from the kernel, 2 MiB aligned and marked for
+// transparent huge pages. The kernel hands mapped memory out zeroed as it is first
+// touched, so nothing is written up front (a memset of AlexNet's 244 MB of weights,
+// which a checkpoint overwrites at once, cost a third of predict's time), and this
+// machine's THP mode is often "madvise": with 4 KiB pages faulting those weights in
+// took ~0.7 s (60,000 faults), with 2 MiB pages 120, and fewer TLB misses in the big
+// GEMMs besides. Smaller buffers come zeroed from posix_memalign.
+#define ALX_HUGE ((size_t)2 << 20)
+#define ALX_MAPPED (2 * ALX_HUGE)
+
+static size_t alx_round(size_t bytes) { return (bytes + ALX_HUGE - 1) & ~(ALX_HUGE - 1); }
 
 void *alx_alloc(size_t bytes) {
+    if (bytes >= ALX_MAPPED) {
+        size_t size = alx_round(bytes), span = size + ALX_HUGE;
+        char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return NULL;
+        char *p = (char *)(((uintptr_t)m + ALX_HUGE - 1) & ~(uintptr_t)(ALX_HUGE - 1));
+        if (p > m) munmap(m, p - m);
+        if (m + span > p + size) munmap(p + size, (m + span) - (p + size));
+        madvise(p, size, MADV_HUGEPAGE); // advice: failure is harmless
+        return p;
+    }
     void *p = NULL;
     if (bytes == 0) bytes = 64;
-    size_t align = bytes >= 2 * ALX_HUGE ? ALX_HUGE : 64;
-    if (posix_memalign(&p, align, bytes) != 0) return NULL;
-    if (align == ALX_HUGE) madvise(p, bytes & ~(size_t)(ALX_HUGE - 1), MADV_HUGEPAGE);  // advice: failure is harmless
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
     memset(p, 0, bytes);
     return p;
 }
 
-void alx_free(void *p) { free(p); }
+void alx_free(void *p, size_t bytes) {
+    if (p == NULL) return;
+    if (bytes >= ALX_MAPPED) {
+        munmap(p, alx_round(bytes));
+        return;
+    }
+    free(p);
+}
 
 const char *alx_impl(const_dnnl_primitive_desc_t pd) {
     const char *s = NULL;

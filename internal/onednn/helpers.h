@@ -21,7 +21,7 @@ int alx_num_procs(void);
 
 // alx_alloc returns zeroed memory aligned for any SIMD load, or NULL.
 void *alx_alloc(size_t bytes);
-void alx_free(void *p);
+void alx_free(void *p, size_t bytes); // bytes: as given to alx_alloc
 
 // alx_impl names the implementation oneDNN picked for a primitive descriptor.
 const char *alx_impl(const_dnnl_primitive_desc_t pd);

@@ -34,7 +34,10 @@ deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# The demo's folder is its own and made anew each time: train refuses to write over
+# an earlier run anywhere else.
 demo: deps build
+	rm -rf $(RUN)
 	$(BIN) train --out $(RUN)
 	$(BIN) eval --weights $(RUN)/best.ckpt
 	$(BIN) predict --weights $(RUN)/best.ckpt docs/samples/ankle-boot.png docs/samples/trouser.png

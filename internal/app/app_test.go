@@ -625,3 +625,34 @@ func TestRunFolderConfigAndStepLines(t *testing.T) {
 		t.Errorf("epoch 1's step lines count %.3f images, want 96", images[1])
 	}
 }
+
+// A training run never replaces an earlier one: --out of a finished run is refused
+// with the way to continue it, leaving its files as they were; default folders of
+// runs started in the same second get numbers.
+func TestRunFolderNotOverwritten(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, filepath.Join(run, "best.ckpt"))
+	metrics := readFile(t, filepath.Join(run, "metrics.jsonl"))
+	err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log)
+	if Code(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), "--resume "+filepath.Join(run, "last.ckpt")) {
+		t.Errorf("training into a finished run: %v (code %d), want a usage error naming --resume", err, Code(err))
+	}
+	if readFile(t, filepath.Join(run, "best.ckpt")) != before || readFile(t, filepath.Join(run, "metrics.jsonl")) != metrics {
+		t.Error("the refused run changed the earlier run's files")
+	}
+	// Resuming into it is what it is for.
+	if err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2"}}, Resume: filepath.Join(run, "last.ckpt"), Backend: "cpu"}, &out, &log); err != nil {
+		t.Errorf("resume into the run's own folder: %v", err)
+	}
+	base := filepath.Join(dir, "runs", "small-20261202-120000")
+	a, errA := freshRunDir(base)
+	b, errB := freshRunDir(base)
+	if errA != nil || errB != nil || a != base || b != base+"-2" {
+		t.Errorf("two default folders in one second: %q, %q (%v, %v)", a, b, errA, errB)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,12 +49,19 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 	} else if c, _, err = o.Config.Load(); err != nil {
 		return err
 	}
-	if o.OutDir == "" {
+	switch {
+	case o.OutDir == "":
 		name := c.Name
 		if name == "" {
 			name = "run"
 		}
-		o.OutDir = filepath.Join("runs", name+"-"+time.Now().Format("20060102-150405"))
+		if o.OutDir, err = freshRunDir(filepath.Join("runs", name+"-"+time.Now().Format("20060102-150405"))); err != nil {
+			return err
+		}
+	case o.Resume == "" || filepath.Clean(o.OutDir) != filepath.Dir(o.Resume):
+		if err := checkFreshOut(o.OutDir, o.Resume); err != nil {
+			return err
+		}
 	}
 	net, err := openNet(c, o.Backend, o.Threads, o.Device, c.Train.BatchSize)
 	if err != nil {
@@ -82,6 +90,46 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 	fmt.Fprintf(out, "checkpoints: %s, %s; log: %s; plot: %s\n", res.BestPath, res.LastPath,
 		filepath.Join(o.OutDir, "metrics.jsonl"), filepath.Join(o.OutDir, "curves.png"))
 	return nil
+}
+
+// runFiles are what a training run leaves in its folder.
+var runFiles = []string{"last.ckpt", "best.ckpt", "metrics.jsonl"}
+
+// checkFreshOut refuses an --out folder that holds an earlier run: training into it
+// would replace its checkpoints and truncate its log.
+func checkFreshOut(dir, resume string) error {
+	for _, f := range runFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			hint := fmt.Sprintf("continue it with --resume %s", filepath.Join(dir, "last.ckpt"))
+			if resume != "" {
+				hint = "resume into the checkpoint's own folder (leave out --out)"
+			}
+			return usage(fmt.Errorf("--out %s holds an earlier run (%s); %s, or give a fresh folder", dir, f, hint))
+		}
+	}
+	return nil
+}
+
+// freshRunDir creates the default run folder, base or base-2, base-3, ... when
+// another run took the name (two runs started in the same second).
+func freshRunDir(base string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return "", fmt.Errorf("run folder: %w", err)
+	}
+	for i := 1; i <= 1000; i++ {
+		dir := base
+		if i > 1 {
+			dir = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("run folder: %w", err)
+		}
+	}
+	return "", fmt.Errorf("run folder: %s and 999 numbered ones exist already", base)
 }
 
 // loadCheckpoint reads a checkpoint of this program, or a PyTorch state_dict of

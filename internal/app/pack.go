@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"alexnet/internal/config"
 	"alexnet/internal/dataset"
 	"alexnet/internal/progress"
 	"alexnet/internal/train"
@@ -54,6 +55,9 @@ func Pack(o PackOptions, out, errOut io.Writer) error {
 	size := c.Data.Resize
 	if o.SizeSet {
 		size = o.Size
+	}
+	if o.Workers < 0 || o.Workers > config.MaxWorkers {
+		return usage(fmt.Errorf("pack: --workers %d: want 0 (every core) to %d", o.Workers, config.MaxWorkers))
 	}
 	if size < 0 || size > dataset.MaxPackSize {
 		return usage(fmt.Errorf("pack: --size %d: want 0 (keep the images' sizes) to %d", size, dataset.MaxPackSize))

@@ -88,6 +88,7 @@ func TestPackErrors(t *testing.T) {
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Encoding: "png"}, ExitUsage, `--encoding "png"`},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Quality: 80}, ExitUsage, "--quality is for --encoding jpeg"},
 		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Encoding: "jpeg", Quality: 101}, ExitUsage, "want 1 to 100"},
+		{PackOptions{Config: ConfigSource{Path: cfg}, Out: packDir, Workers: 10000}, ExitUsage, "--workers 10000"},
 	} {
 		err := Pack(c.o, &out, &log)
 		if Code(err) != c.code || err == nil || !strings.Contains(err.Error(), c.msg) {

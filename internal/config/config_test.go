@@ -144,3 +144,39 @@ func TestEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// NaN and infinities fail no comparison, so every range check would let them by:
+// they are refused by key, wherever they are; and worker and prefetch counts are
+// bounded.
+func TestNonFiniteAndUnbounded(t *testing.T) {
+	text, _ := configs.Get("alexnet")
+	for _, c := range []struct{ set, say string }{
+		{"train.momentum=.nan", "train.momentum must be a finite number"},
+		{"train.lr=.inf", "train.lr must be a finite number"},
+		{"train.weight_decay=.nan", "train.weight_decay"},
+		{"data.mean=[.nan, 0.4, 0.4]", "data.mean[0]"},
+		{"train.schedule.factor=.nan", "train.schedule.factor"},
+		{"data.prefetch=1000000000000", "data.prefetch"},
+		{"data.workers=100000", "data.workers"},
+	} {
+		_, err := config.Load("alexnet.yaml", text, []string{c.set})
+		if err == nil || !strings.Contains(err.Error(), c.say) {
+			t.Errorf("--set %s: %v, want an error saying %q", c.set, err, c.say)
+		}
+	}
+	// A layer's own numbers: the paper's LRN alpha, dropout p and init std.
+	for _, c := range []struct{ from, to, say string }{
+		{"alpha: 0.0001", "alpha: .nan", "model.layers[2].alpha"},
+		{"p: 0.5", "p: .nan", ".p must be a finite number"},
+		{"std: 0.01", "std: .inf", ".std must be a finite number"},
+	} {
+		bad := strings.Replace(string(text), c.from, c.to, 1)
+		if bad == string(text) {
+			t.Fatalf("alexnet.yaml has no %q", c.from)
+		}
+		_, err := config.Load("alexnet.yaml", []byte(bad), nil)
+		if err == nil || !strings.Contains(err.Error(), c.say) {
+			t.Errorf("%s: %v, want an error saying %q", c.to, err, c.say)
+		}
+	}
+}

@@ -3,11 +3,56 @@ package config
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"strconv"
 
 	"alexnet/internal/schedule"
 )
+
+// MaxWorkers and MaxPrefetch bound data.workers and data.prefetch (and pack's
+// --workers).
+const (
+	MaxWorkers  = 1024
+	MaxPrefetch = 64
+)
+
+// finite refuses NaN and infinite numbers anywhere in v, naming the key by its
+// mapstructure tags ("train.momentum", "model.layers[3].alpha").
+func finite(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%s must be a finite number (got %g)", path, f)
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			return finite(v.Elem(), path)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			if err := finite(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name := t.Field(i).Tag.Get("mapstructure")
+			if name == "" || !t.Field(i).IsExported() {
+				continue
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			if err := finite(v.Field(i), p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 func (c *Config) applyDefaults() {
 	for i := range c.Model.Layers {
@@ -81,6 +126,11 @@ func orFloat(v, def float64) float64 {
 
 // Validate checks values one key at a time; shapes are checked by model.Plan.
 func (c *Config) Validate() error {
+	// Every range check below is a comparison, and NaN fails none of them (NaN < 0
+	// and NaN >= 1 are both false): non-finite numbers are refused first, by key.
+	if err := finite(reflect.ValueOf(*c), ""); err != nil {
+		return err
+	}
 	in := c.Model.Input
 	if in.Channels <= 0 || in.Height <= 0 || in.Width <= 0 {
 		return fmt.Errorf("model.input: channels, height and width must be positive (got %d, %d, %d)", in.Channels, in.Height, in.Width)
@@ -181,6 +231,11 @@ func (d Data) validate(channels int) error {
 	}
 	if d.Resize < 0 || d.Crop < 0 || d.Pad < 0 || d.Workers < 0 || d.Prefetch < 0 || d.Samples < 0 {
 		return fmt.Errorf("data: resize, crop, pad, workers, prefetch and samples must not be negative")
+	}
+	// Each worker and each prefetched batch holds memory: bounds that no machine
+	// needs more than, so a typo cannot ask for terabytes.
+	if d.Workers > MaxWorkers || d.Prefetch > MaxPrefetch {
+		return fmt.Errorf("data.workers (%d) must be at most %d and data.prefetch (%d) at most %d batches", d.Workers, MaxWorkers, d.Prefetch, MaxPrefetch)
 	}
 	if d.Resize > 0 && d.Crop > d.Resize {
 		return fmt.Errorf("data.crop %d is larger than data.resize %d", d.Crop, d.Resize)

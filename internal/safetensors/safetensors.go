@@ -16,6 +16,8 @@ import (
 	"os"
 	"sort"
 	"unsafe"
+
+	"alexnet/internal/atomicfile"
 )
 
 // Tensor is a named float32 array with its shape.
@@ -319,44 +321,11 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
-// WriteFile writes atomically: to a temporary file in the same folder, synced, then
-// renamed over path, so a crash leaves either the old file or the new one.
+// WriteFile writes atomically (internal/atomicfile): to a temporary file in the same
+// folder, synced, renamed over path, and the folder synced, so a crash leaves either
+// the old file or the new one.
 func WriteFile(path string, tensors []Tensor, metadata map[string]string) error {
-	dir, base := splitPath(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := Encode(tmp, tensors, metadata); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; a checkpoint is as shareable as any file os.Create makes.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func splitPath(path string) (dir, base string) {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[:i+1], path[i+1:]
-		}
-	}
-	return ".", path
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return Encode(w, tensors, metadata) })
 }
 
 // maxElems bounds a tensor's element count so that count*8 bytes cannot overflow int64;

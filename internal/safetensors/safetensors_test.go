@@ -350,7 +350,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Errorf("overwritten file holds %+v", f.Tensors)
 	}
 
-	// A relative path in the working folder (splitPath's "." case).
+	// A relative path in the working folder .
 	t.Chdir(dir)
 	if err := WriteFile("rel.safetensors", sample()[:1], nil); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
@@ -40,7 +41,7 @@ func Eval(o EvalOptions, out io.Writer) error {
 	if o.Weights == "" {
 		return usage(errors.New("eval: --weights is required"))
 	}
-	c, net, err := openTrained(o.Config, o.Weights, o.Backend, o.Threads, o.Device, evalBatch(o))
+	ck, c, net, err := openInference(o.Config, o.Weights, o.Backend, o.Threads, o.Device, evalBatch(o))
 	if err != nil {
 		return err
 	}
@@ -51,6 +52,9 @@ func Eval(o EvalOptions, out io.Writer) error {
 		if errors.As(err, &missing) {
 			return unavailable(err)
 		}
+		return usage(err)
+	}
+	if err := train.SameClasses("checkpoint "+filepath.Base(o.Weights), ck.State.Classes, c.Data.Val+" split", src.Classes()); err != nil {
 		return usage(err)
 	}
 	_, evalTf := train.Transforms(c)
@@ -89,13 +93,6 @@ func evalBatch(o EvalOptions) int {
 		return 10
 	}
 	return 0
-}
-
-// openTrained loads a checkpoint, its config (unless one is given) and builds the
-// inference network with the checkpoint's weights. batch 0 means the config's.
-func openTrained(src ConfigSource, weights, backendName string, threads, device, batch int) (*config.Config, *builtNet, error) {
-	_, c, net, err := openInference(src, weights, backendName, threads, device, batch)
-	return c, net, err
 }
 
 // openInference builds the inference network of a checkpoint. A checkpoint of this

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"alexnet/internal/config"
 	"alexnet/internal/dataset"
@@ -87,4 +88,66 @@ func NewLoader(c *config.Config, src dataset.Source, tf dataset.Transform, shuff
 		return nil, fmt.Errorf("the transform gives %dx%d images, model.input is %dx%d (check data.crop and data.resize)", h, w, c.Model.Input.Height, c.Model.Input.Width)
 	}
 	return l, nil
+}
+
+// SameClasses refuses two class lists that differ: labels are indices, so a
+// validation split that lacks one training class (an ImageFolder missing a folder)
+// would shift every later label and score the wrong classes. It names what is
+// missing on each side, or the first position where the orders differ.
+func SameClasses(aName string, a []string, bName string, b []string) error {
+	if len(a) == 0 || len(b) == 0 { // a source without names (synthetic) has nothing to compare
+		return nil
+	}
+	inA, inB := map[string]bool{}, map[string]bool{}
+	for _, c := range a {
+		inA[c] = true
+	}
+	for _, c := range b {
+		inB[c] = true
+	}
+	var onlyA, onlyB []string
+	for _, c := range a {
+		if !inB[c] {
+			onlyA = append(onlyA, c)
+		}
+	}
+	for _, c := range b {
+		if !inA[c] {
+			onlyB = append(onlyB, c)
+		}
+	}
+	if len(onlyA) > 0 || len(onlyB) > 0 {
+		msg := fmt.Sprintf("the classes of the %s and the %s differ, so their labels would not line up:", aName, bName)
+		if len(onlyA) > 0 {
+			msg += fmt.Sprintf(" only in the %s: %s;", aName, names(onlyA))
+		}
+		if len(onlyB) > 0 {
+			msg += fmt.Sprintf(" only in the %s: %s;", bName, names(onlyB))
+		}
+		return fmt.Errorf("%s make the folders agree%s", msg, strayHint(append(onlyA, onlyB...)))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return fmt.Errorf("the %s and the %s have the same classes in another order (label %d is %q in one, %q in the other)", aName, bName, i, a[i], b[i])
+		}
+	}
+	return nil
+}
+
+// names lists up to 5 class names.
+func names(cs []string) string {
+	if len(cs) > 5 {
+		return fmt.Sprintf("%q and %d more", cs[:5], len(cs)-5)
+	}
+	return fmt.Sprintf("%q", cs)
+}
+
+// strayHint points at folders that are no class (lost+found on a mounted volume).
+func strayHint(classes []string) string {
+	for _, c := range classes {
+		if c == "lost+found" || strings.HasPrefix(c, "$") {
+			return fmt.Sprintf(" (%q is a folder of the file system, not a class: move it out of the split)", c)
+		}
+	}
+	return ""
 }

@@ -70,6 +70,9 @@ func EvaluateTenCrop(ctx context.Context, net model.Net, src dataset.Source, tf 
 		if err != nil {
 			return t, err
 		}
+		if label < 0 || int(label) >= classes {
+			return t, fmt.Errorf("%s: label %d is past the network's %d classes", src.Name(i), label, classes)
+		}
 		avg := make([]float64, classes)
 		for k := 0; k < 10; k++ {
 			for j, p := range Softmax(logits[k*classes : (k+1)*classes]) {

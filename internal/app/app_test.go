@@ -18,12 +18,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"alexnet/internal/backend"
 	"alexnet/internal/checkpoint"
+	"alexnet/internal/dataset"
 	"alexnet/internal/jsonx"
 	"alexnet/internal/metrics"
 	"alexnet/internal/train"
@@ -654,5 +657,86 @@ func TestRunFolderNotOverwritten(t *testing.T) {
 	b, errB := freshRunDir(base)
 	if errA != nil || errB != nil || a != base || b != base+"-2" {
 		t.Errorf("two default folders in one second: %q, %q (%v, %v)", a, b, errA, errB)
+	}
+}
+
+// The first interrupt cancels, the second exits with 130 at once.
+func TestInterruptTwice(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	var log bytes.Buffer
+	ctx, stop := interruptible(sigs, &log, func(code int) { exited <- code })
+	defer stop()
+	sigs <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first interrupt did not cancel")
+	}
+	sigs <- os.Interrupt
+	select {
+	case code := <-exited:
+		if code != ExitInterrupted {
+			t.Errorf("exit code %d, want 130", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second interrupt did not exit")
+	}
+}
+
+// With the loader stuck on a read that never returns (a FIFO named like an image),
+// an interrupt still ends training within seconds, with last.ckpt written.
+func TestInterruptWithStuckLoader(t *testing.T) {
+	dir := t.TempDir()
+	for _, split := range []string{"train", "val"} {
+		for _, class := range []string{"a", "b"} {
+			d := filepath.Join(dir, split, class)
+			os.MkdirAll(d, 0o755)
+			for i := range 3 {
+				m := image.NewGray(image.Rect(0, 0, 28, 28))
+				m.SetGray(i, 3, color.Gray{200})
+				var b bytes.Buffer
+				png.Encode(&b, m)
+				os.WriteFile(filepath.Join(d, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644)
+			}
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "train", "b", "9.png"), 0o644); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	cfg := filepath.Join(dir, "folder.yaml")
+	text := strings.Replace(smallNet, "data: {format: idx, root: ROOT, train: train, val: test,", "data: {format: imagefolder, root: "+dir+", train: train, val: val,", 1)
+	text = strings.Replace(text, "batch_size: 16", "batch_size: 2", 1)
+	text = strings.Replace(strings.Replace(text, "classes: 10", "classes: 2", 1), "out: 10", "out: 2", 1)
+	if text == smallNet {
+		t.Fatal("the small net's data line moved")
+	}
+	os.WriteFile(cfg, []byte(text), 0o644)
+	saved := dataset.StuckWait
+	dataset.StuckWait = 200 * time.Millisecond
+	defer func() { dataset.StuckWait = saved }()
+	c, _, err := ConfigSource{Path: cfg, Sets: []string{"data.workers=1", "train.epochs=1"}}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := openNet(c, "cpu", 1, 0, c.Train.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	start := time.Now()
+	out := filepath.Join(dir, "run")
+	var log bytes.Buffer
+	_, err = train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: out, Log: &log})
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("training took %v to stop after the interrupt", el)
+	}
+	if !errors.Is(err, train.ErrInterrupted) {
+		t.Errorf("err %v, want ErrInterrupted\n%s", err, log.String())
+	}
+	if _, err := checkpoint.Load(filepath.Join(out, "last.ckpt")); err != nil {
+		t.Errorf("last.ckpt: %v", err)
 	}
 }

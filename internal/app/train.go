@@ -68,7 +68,10 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 		return err
 	}
 	defer net.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := interruptible(sigs, errOut, os.Exit)
 	defer stop()
 	res, err := train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: o.OutDir, Resume: resume,
 		Strict: o.Strict, Log: errOut})
@@ -90,6 +93,32 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 	fmt.Fprintf(out, "checkpoints: %s, %s; log: %s; plot: %s\n", res.BestPath, res.LastPath,
 		filepath.Join(o.OutDir, "metrics.jsonl"), filepath.Join(o.OutDir, "curves.png"))
 	return nil
+}
+
+// interruptible turns the first signal into a cancelled context (training finishes
+// its step and writes last.ckpt) and the second into exit(130) at once, for a run
+// stuck where cancellation cannot reach (a read that never returns). The checkpoint
+// on disk is then the last complete one: checkpoints are written to a temporary
+// file and renamed. stop ends the watch.
+func interruptible(sigs <-chan os.Signal, errOut io.Writer, exit func(int)) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-quit:
+			return
+		}
+		fmt.Fprintln(errOut, "\ninterrupted: finishing the step and writing last.ckpt (interrupt again to stop at once)")
+		cancel()
+		select {
+		case <-sigs:
+			fmt.Fprintln(errOut, "interrupted again: stopping at once; the last complete checkpoint is kept")
+			exit(ExitInterrupted)
+		case <-quit:
+		}
+	}()
+	return ctx, func() { close(quit); cancel() }
 }
 
 // runFiles are what a training run leaves in its folder.

@@ -154,6 +154,10 @@ func (l *Loader) Run(ctx context.Context, epoch int, fn func(*Batch) error) (st 
 	return l.RunFrom(ctx, epoch, 0, fn)
 }
 
+// StuckWait is how long a cancelled Run waits for its workers to finish the image
+// each is reading before it returns without them.
+var StuckWait = 2 * time.Second
+
 // RunFrom is Run starting at batch first of the epoch: the batches before it are
 // neither loaded nor delivered. A batch depends only on (Seed, epoch, its index),
 // so the batches delivered are exactly Run's from first on: resuming mid-epoch
@@ -172,7 +176,17 @@ func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) 
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
-		wg.Wait()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(StuckWait):
+			// A worker is stuck in a read that cancellation cannot reach (a FIFO named
+			// like an image, a hung network mount). Leave it: the caller was cancelled
+			// and must get control back. Its batch buffers are dropped, so a later run
+			// cannot share them with it.
+			l.bufs = nil
+		}
 	}()
 
 	order := l.Order(epoch)

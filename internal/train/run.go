@@ -249,7 +249,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// a count of deliveries: the loader does not deliver a batch whose images
 		// all failed, and batches_done must be where RunFrom resumes.
 		done = skipBatches
-		stats, err := trainL.RunFrom(context.Background(), epoch, skipBatches, func(b *dataset.Batch) error {
+		stats, err := trainL.RunFrom(ctx, epoch, skipBatches, func(b *dataset.Batch) error {
 			if int64(b.Index) >= stepsPerEpoch {
 				return stop
 			}
@@ -335,7 +335,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if stepErr != nil {
 			return res, stepErr
 		}
-		if err != nil && !errors.Is(err, stop) {
+		interrupted := ctx.Err() != nil && errors.Is(err, ctx.Err()) // the loader stopped mid-wait
+		if err != nil && !errors.Is(err, stop) && !interrupted {
 			return res, fmt.Errorf("epoch %d: %w", epoch+1, err)
 		}
 		for _, s := range stats.Skipped {
@@ -354,7 +355,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return res, ErrInterrupted
 		}
 		trainSecs := time.Since(epochStart).Seconds()
-		val, err := Evaluate(context.Background(), net, valL)
+		val, err := Evaluate(ctx, net, valL)
+		if err != nil && ctx.Err() != nil {
+			// Interrupted in validation: the epoch's steps are done. last.ckpt says so
+			// (all its batches done), and a resume runs the validation.
+			if err := save(res.LastPath, done); err != nil {
+				return res, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+			}
+			res.Epochs, res.Steps, res.Interrupted = st.Epoch, st.Step, true
+			return res, ErrInterrupted
+		}
 		if err != nil {
 			return res, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
 		}

@@ -740,3 +740,32 @@ func TestInterruptWithStuckLoader(t *testing.T) {
 		t.Errorf("last.ckpt: %v", err)
 	}
 }
+
+// --resume refuses config changes that would make the resumed run another one,
+// naming each key, and allows those that only decide how long and how fast.
+func TestResumeRefusesBreakingChanges(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	last := filepath.Join(run, "last.ckpt")
+	for _, c := range []struct {
+		sets []string
+		say  string
+	}{
+		{[]string{"train.epochs=2", "train.batch_size=8"}, "train.batch_size (16 -> 8)"},
+		{[]string{"train.epochs=2", "train.seed=9"}, "train.seed (3 -> 9)"},
+		{[]string{"train.epochs=2", "data.flip=false"}, "data.flip (true -> false)"},
+		{[]string{"train.epochs=2", "train.lr=0.5", "train.momentum=0.5"}, "train.lr (0.02 -> 0.5), train.momentum (0.9 -> 0.5)"},
+	} {
+		err := Train(TrainOptions{Config: ConfigSource{Sets: c.sets}, Resume: last, Backend: "cpu"}, &out, &log)
+		if Code(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), c.say) {
+			t.Errorf("resume with %v: %v (code %d), want a usage error saying %q", c.sets, err, Code(err), c.say)
+		}
+	}
+	if err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2", "data.workers=1", "train.log_every=3"}}, Resume: last, Backend: "cpu"}, &out, &log); err != nil {
+		t.Errorf("resume with more epochs, other workers and log_every: %v", err)
+	}
+}

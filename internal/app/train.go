@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,6 +44,13 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 		}
 		if c, err = configFor(o.Config, resume); err != nil {
 			return err
+		}
+		saved, err := config.Load("the checkpoint's config", []byte(resume.State.Config), nil)
+		if err != nil {
+			return usage(fmt.Errorf("--resume %s: %w", o.Resume, err))
+		}
+		if err := resumable(saved, c); err != nil {
+			return usage(fmt.Errorf("--resume %s: %w", o.Resume, err))
 		}
 		if o.OutDir == "" {
 			o.OutDir = filepath.Dir(o.Resume)
@@ -119,6 +128,76 @@ func interruptible(sigs <-chan os.Signal, errOut io.Writer, exit func(int)) (ctx
 		}
 	}()
 	return ctx, func() { close(quit); cancel() }
+}
+
+// resumeFree are the config keys a resume may change: they decide how long and how
+// fast the run goes, not which numbers it computes. (train.backend, train.threads
+// and parallel change the summation order: the resumed run is then equal within
+// the conformance tolerance, not bit for bit.) Any other change would make the
+// resumed run a different one: a batch size or max_steps points batches_done at
+// other images, a seed or data change other draws, a model change other weights.
+var resumeFree = map[string]bool{
+	"train.epochs": true, "train.threads": true, "train.backend": true, "train.log_every": true,
+	"data.workers": true, "data.prefetch": true, "parallel": true, "name": true,
+}
+
+// resumable lists the keys that differ between the checkpoint's config and the
+// resumed run's, outside resumeFree, and refuses them by name.
+func resumable(saved, now *config.Config) error {
+	var diffs []string
+	diffConfig(reflect.ValueOf(*saved), reflect.ValueOf(*now), "", &diffs)
+	if len(diffs) == 0 {
+		return nil
+	}
+	if len(diffs) > 6 {
+		diffs = append(diffs[:6], fmt.Sprintf("and %d more", len(diffs)-6))
+	}
+	return fmt.Errorf("changes what the checkpoint was trained with, which would break the exact resume: %s; "+
+		"start a new run instead (alexnet train --config ...), or change only train.epochs, train.threads, train.backend, "+
+		"train.log_every, data.workers, data.prefetch or parallel", strings.Join(diffs, ", "))
+}
+
+// diffConfig appends "key (old -> new)" for every leaf that differs.
+func diffConfig(a, b reflect.Value, path string, out *[]string) {
+	if resumeFree[path] {
+		return
+	}
+	switch a.Kind() {
+	case reflect.Struct:
+		t := a.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name := t.Field(i).Tag.Get("mapstructure")
+			if name == "" || !t.Field(i).IsExported() {
+				continue
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			diffConfig(a.Field(i), b.Field(i), p, out)
+		}
+		return
+	case reflect.Slice:
+		if a.Len() == b.Len() && a.Type().Elem().Kind() == reflect.Struct {
+			for i := 0; i < a.Len(); i++ {
+				diffConfig(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i), out)
+			}
+			return
+		}
+	}
+	if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+		*out = append(*out, fmt.Sprintf("%s (%v -> %v)", path, show(a), show(b)))
+	}
+}
+
+func show(v reflect.Value) any {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return "unset"
+		}
+		return v.Elem().Interface()
+	}
+	return v.Interface()
 }
 
 // runFiles are what a training run leaves in its folder.

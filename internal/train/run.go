@@ -166,7 +166,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		rs := o.Resume.State
 		st.Epoch, st.Step, st.Best, st.BestEpoch = rs.Epoch, rs.Step, rs.Best, rs.BestEpoch
 		if v, ok := rs.Extra[batchesDoneKey]; ok {
-			skipBatches, _ = strconv.Atoi(v)
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || int64(n) > stepsPerEpoch {
+				return nil, fmt.Errorf("resume: the checkpoint's %s %q is not a batch count of this epoch (0 to %d): the checkpoint is damaged", batchesDoneKey, v, stepsPerEpoch)
+			}
+			skipBatches = n
 		}
 		if scaler != nil {
 			if err := scaler.restore(rs.Extra); err != nil {

@@ -173,6 +173,11 @@ func (t Transform) resize(m Image) (Image, error) {
 		return m, nil
 	}
 	w, h := ResizedSize(m.W, m.H, t.Resize)
+	// A thin image passes MaxPixels as it is and explodes resized: 1 x 10^8 with
+	// the shorter side to 256 would be 256 x 2.56x10^10.
+	if int64(w)*int64(h) > MaxPixels {
+		return Image{}, fmt.Errorf("%dx%d resized to %dx%d is over %d pixels: %w", m.W, m.H, w, h, MaxPixels, ErrTooLarge)
+	}
 	return Resize(m, w, h)
 }
 

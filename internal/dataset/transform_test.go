@@ -1,7 +1,9 @@
 package dataset
 
 import (
+	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -432,5 +434,22 @@ func TestWindowedResizeEqualsFull(t *testing.T) {
 				t.Fatalf("%dx%dx%d %+v sample %d: largest difference %g at %d", c.w, c.h, c.c, c.tf, i, d, at)
 			}
 		}
+	}
+}
+
+// TenCrop resizes the whole image: a thin one that passes MaxPixels as it is but
+// not resized is refused before anything is allocated for it.
+func TestTenCropThinImage(t *testing.T) {
+	thin := Image{W: 40000, H: 1, C: 1, Pix: make([]byte, 40000)}
+	tf := Transform{Resize: 256, Crop: 224}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := tf.TenCrop(thin)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ten-crop of a 40000x1 image resized to 256: %v, want ErrTooLarge", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("refusing it allocated %d bytes", grew)
 	}
 }

@@ -262,7 +262,7 @@ func loadCheckpoint(path string) (*checkpoint.Checkpoint, error) {
 }
 
 func torchvisionCheckpoint(path string) (*checkpoint.Checkpoint, error) {
-	ts, err := torchload.ReadFile(path)
+	ts, err := torchload.ReadFile(path, torchload.CheckTorchvisionAlexNet)
 	if err != nil {
 		return nil, err
 	}

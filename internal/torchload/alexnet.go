@@ -44,6 +44,22 @@ var torchvisionAlexNet = []struct {
 //
 // Anything else is one error line: the first tensor whose shape differs (with
 // both shapes), a missing tensor, or keys torchvision's AlexNet does not have.
+// CheckTorchvisionAlexNet is a check for ReadFile: every tensor torchvision's
+// AlexNet has must come with its shape, and nothing else is read (a key it does not
+// have is refused by name before its storage is read).
+func CheckTorchvisionAlexNet(name string, shape []int) error {
+	name = strings.TrimPrefix(name, "module.")
+	for _, p := range torchvisionAlexNet {
+		if p.torch == name {
+			if !slices.Equal(shape, p.shape) {
+				return fmt.Errorf("%s has shape %v, torchvision's alexnet needs %v", name, shape, p.shape)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a tensor of torchvision's alexnet (its keys are features.0.weight ... classifier.6.bias)", name)
+}
+
 func MapTorchvisionAlexNet(tensors []safetensors.Tensor) ([]safetensors.Tensor, error) {
 	byName := make(map[string]safetensors.Tensor, len(tensors))
 	var order []string

@@ -35,7 +35,8 @@ var (
 )
 
 // ReadFile reads the state_dict saved in a .pth/.pt file. Every error names the file.
-func ReadFile(filename string) ([]safetensors.Tensor, error) {
+// check is Read's.
+func ReadFile(filename string, check ...func(name string, shape []int) error) ([]safetensors.Tensor, error) {
 	f, err := os.Open(filename)
 	if err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func ReadFile(filename string) ([]safetensors.Tensor, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a folder, not a .pth file", filename)
 	}
-	ts, err := Read(f, st.Size())
+	ts, err := Read(f, st.Size(), check...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filename, err)
 	}
@@ -65,14 +66,19 @@ func Decode(data []byte) ([]safetensors.Tensor, error) {
 // The state_dict is the saved object itself when it is a dict of tensors, or,
 // for a training checkpoint (a dict of other things), its "state_dict",
 // "model_state_dict", "model" or "net" entry.
-func Read(r io.ReaderAt, size int64) ([]safetensors.Tensor, error) {
+//
+// check, if given, sees every tensor's name and shape before any storage is read: a
+// caller that knows the shapes it wants (MapTorchvisionAlexNet's) refuses a file
+// whose tensor claims 500 M elements at the cost of its pickle, not of 2 GB
+// inflated from a deflated member.
+func Read(r io.ReaderAt, size int64, check ...func(name string, shape []int) error) ([]safetensors.Tensor, error) {
 	var head [4]byte
 	n, _ := r.ReadAt(head[:], 0)
 	switch {
 	case n == 4 && string(head[:]) == "PK\x03\x04":
-		return readZip(r, size)
+		return readZip(r, size, check)
 	case n >= 1 && head[0] == opProto:
-		return readLegacy(r, size)
+		return readLegacy(r, size, check)
 	}
 	return nil, fmt.Errorf("%w: it starts with %q, neither a zip archive (PyTorch >= 1.6) nor a pickle (older PyTorch)",
 		ErrNotPyTorch, head[:n])
@@ -85,7 +91,7 @@ func Read(r io.ReaderAt, size int64) ([]safetensors.Tensor, error) {
 //	<name>/version        the format version
 //	<name>/byteorder      "little" or "big" (PyTorch >= 2.1; absent means little)
 
-func readZip(r io.ReaderAt, size int64) ([]safetensors.Tensor, error) {
+func readZip(r io.ReaderAt, size int64, check []func(string, []int) error) ([]safetensors.Tensor, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, zip.ErrFormat) {
@@ -133,6 +139,9 @@ func readZip(r io.ReaderAt, size int64) ([]safetensors.Tensor, error) {
 	}
 	names, tensors, err := stateDict(obj)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkShapes(names, tensors, check); err != nil {
 		return nil, err
 	}
 	// Read only the storages the state_dict uses (a checkpoint's optimizer
@@ -194,7 +203,7 @@ func readZipFile(f *zip.File, n int64) ([]byte, error) {
 
 var legacyMagic, _ = new(big.Int).SetString("1950a86a20f9469cfc6c", 16)
 
-func readLegacy(r io.ReaderAt, size int64) ([]safetensors.Tensor, error) {
+func readLegacy(r io.ReaderAt, size int64, check []func(string, []int) error) ([]safetensors.Tensor, error) {
 	sr := io.NewSectionReader(r, 0, size)
 	br := bufio.NewReaderSize(sr, 1<<20)
 	u := &unpickler{r: br, limit: size}
@@ -250,6 +259,9 @@ func readLegacy(r io.ReaderAt, size int64) ([]safetensors.Tensor, error) {
 	}
 	names, tensors, err := stateDict(obj)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkShapes(names, tensors, check); err != nil {
 		return nil, err
 	}
 	// The storages follow in the keys' order, each as numel then bytes; the
@@ -395,4 +407,20 @@ func collect(names []string, tensors []*tensorRef, fileSize int64) ([]safetensor
 		out[i] = safetensors.Tensor{Name: names[i], Shape: shape, Data: data}
 	}
 	return out, nil
+}
+
+// checkShapes hands each tensor's name and shape to the callers' checks.
+func checkShapes(names []string, tensors []*tensorRef, check []func(string, []int) error) error {
+	for _, c := range check {
+		for i, t := range tensors {
+			shape := make([]int, len(t.size))
+			for k, d := range t.size {
+				shape[k] = int(d)
+			}
+			if err := c(names[i], shape); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -352,3 +352,30 @@ func FuzzDecode(f *testing.F) {
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// Read's check sees every tensor's name and shape, in both formats, before any
+// storage is read; its error ends the read.
+func TestReadCheck(t *testing.T) {
+	for _, name := range []string{"tiny_zip.pt", "tiny_legacy.pt"} {
+		want, err := ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string][]int{}
+		if _, err := ReadFile(filepath.Join("testdata", name), func(n string, shape []int) error {
+			seen[n] = shape
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if fmt.Sprint(seen[w.Name]) != fmt.Sprint(w.Shape) {
+				t.Errorf("%s: check saw %s as %v, it is %v", name, w.Name, seen[w.Name], w.Shape)
+			}
+		}
+		refuse := errors.New("not this one")
+		if _, err := ReadFile(filepath.Join("testdata", name), func(string, []int) error { return refuse }); !errors.Is(err, refuse) {
+			t.Errorf("%s: a refusing check gave %v", name, err)
+		}
+	}
+}

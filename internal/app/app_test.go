@@ -769,3 +769,22 @@ func TestResumeRefusesBreakingChanges(t *testing.T) {
 		t.Errorf("resume with more epochs, other workers and log_every: %v", err)
 	}
 }
+
+// A temporary file a killed run left in its folder is pointed out on resume.
+func TestStaleTempFilePointedOut(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(run, ".last.ckpt.tmp-12345")
+	os.WriteFile(stale, []byte("half a checkpoint"), 0o600)
+	log.Reset()
+	if err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2"}}, Resume: filepath.Join(run, "last.ckpt"), Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), stale+" is left from a write that was interrupted") {
+		t.Errorf("no word of %s:\n%s", stale, log.String())
+	}
+}

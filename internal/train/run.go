@@ -101,6 +101,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := writeConfig(filepath.Join(o.OutDir, "config.yaml"), c); err != nil {
 		return nil, err
 	}
+	// Temporary files of writes a kill interrupted (atomicfile's): the files they were
+	// to replace are whole; say so once rather than leave them to accumulate.
+	if stale, _ := filepath.Glob(filepath.Join(o.OutDir, ".*.tmp-*")); len(stale) > 0 {
+		for _, f := range stale {
+			fmt.Fprintf(o.Log, "warning: %s is left from a write that was interrupted (a killed run); the files beside it are whole, and it can be deleted\n", f)
+		}
+	}
 	trainSrc, err := OpenSource(c, c.Data.Train)
 	if err != nil {
 		return nil, err

@@ -145,7 +145,10 @@ func readZip(r io.ReaderAt, size int64, check []func(string, []int) error) ([]sa
 		return nil, err
 	}
 	// Read only the storages the state_dict uses (a checkpoint's optimizer
-	// state can be as large as the weights).
+	// state can be as large as the weights). torch.save stores members
+	// uncompressed; a deflated archive could inflate a kilobyte of zeros to a
+	// megabyte, so what the storages may inflate to is bounded by the file.
+	budget := 2*size + extraElems*4
 	for _, t := range tensors {
 		s := t.storage
 		if s.view != nil {
@@ -158,7 +161,11 @@ func readZip(r io.ReaderAt, size int64, check []func(string, []int) error) ([]sa
 		if f == nil {
 			return nil, fmt.Errorf("storage %s: %sdata/%s is missing from the archive: %w", s.key, prefix, s.key, errTruncated)
 		}
-		b, err := readZipFile(f, s.numel*int64(dtypes[s.typ].size))
+		n := s.numel * int64(dtypes[s.typ].size)
+		if budget -= n; budget < 0 {
+			return nil, fmt.Errorf("storage %s: the storages add up to more than twice the file's %d bytes (a compressed archive, or a corrupt one; torch.save writes them uncompressed)", s.key, size)
+		}
+		b, err := readZipFile(f, n)
 		if err != nil {
 			return nil, err
 		}

@@ -161,6 +161,9 @@ func DecodeFunc(r io.Reader, size int64, header func(meta map[string]string) err
 	if hlen == 0 || hlen > maxHeader {
 		return nil, fmt.Errorf("safetensors: header length %d is not plausible (corrupt or not a safetensors file)", hlen)
 	}
+	if int64(hlen) > size-8 { // before allocating it: the file must hold the header
+		return nil, fmt.Errorf("safetensors: the header claims %d bytes, the file holds %d: %w", hlen, size-8, errors.New("file is truncated"))
+	}
 	hb := make([]byte, hlen)
 	if _, err := io.ReadFull(r, hb); err != nil {
 		return nil, fmt.Errorf("safetensors: reading header: %w", truncated(err))

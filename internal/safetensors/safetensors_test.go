@@ -36,7 +36,7 @@ func sample() []Tensor {
 	}
 }
 
-func encode(t *testing.T, tensors []Tensor, meta map[string]string) []byte {
+func encode(t testing.TB, tensors []Tensor, meta map[string]string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := Encode(&b, tensors, meta); err != nil {
@@ -389,4 +389,30 @@ func TestHugeClaimRefusedCheaply(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 		t.Errorf("refusing it allocated %d bytes", grew)
 	}
+}
+
+// Decoding arbitrary bytes never panics and never allocates more than a small
+// multiple of the input: the header is checked against the data before any tensor
+// is allocated, and a 16-bit tensor widens to float32 at most twice its bytes.
+func FuzzDecode(f *testing.F) {
+	f.Add(encode(f, []Tensor{{Name: "w", Shape: []int{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}}}, map[string]string{"k": "v"}))
+	f.Add(rawFile(`{"w":{"dtype":"F32","shape":[500000000],"data_offsets":[0,2000000000]}}`, make([]byte, 16)))
+	f.Add(rawFile(`{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}}`, make([]byte, 8)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		file, err := Decode(bytes.NewReader(b))
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(16*len(b))+4<<20 {
+			t.Fatalf("%d input bytes allocated %d", len(b), grew)
+		}
+		if err != nil {
+			return
+		}
+		for _, x := range file.Tensors {
+			if n := numel(x.Shape); n != len(x.Data) {
+				t.Fatalf("%s: shape %v but %d values", x.Name, x.Shape, len(x.Data))
+			}
+		}
+	})
 }

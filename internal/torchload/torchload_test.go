@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -333,7 +334,15 @@ func FuzzDecode(f *testing.F) {
 		f.Add(readFixture(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The memory ceiling: storages are bounded by twice the file, what tensors
+		// make of them by the file plus extraElems (views, shared storages).
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		ts, err := Decode(b)
+		runtime.ReadMemStats(&after)
+		if grew, ceiling := after.TotalAlloc-before.TotalAlloc, uint64(16*len(b)+3*4*extraElems+64<<20); grew > ceiling {
+			t.Fatalf("%d input bytes allocated %d (ceiling %d)", len(b), grew, ceiling)
+		}
 		if err != nil {
 			return
 		}

@@ -788,3 +788,28 @@ func TestStaleTempFilePointedOut(t *testing.T) {
 		t.Errorf("no word of %s:\n%s", stale, log.String())
 	}
 }
+
+// A validation split that lacks a training class is refused by name (exit 2): its
+// labels would all shift past the missing one.
+func TestValidationClassesMustMatch(t *testing.T) {
+	dir := t.TempDir()
+	for split, classes := range map[string][]string{"train": {"ant", "bee", "cat"}, "val": {"ant", "cat"}} {
+		for _, class := range classes {
+			d := filepath.Join(dir, split, class)
+			os.MkdirAll(d, 0o755)
+			m := image.NewGray(image.Rect(0, 0, 28, 28))
+			var b bytes.Buffer
+			png.Encode(&b, m)
+			os.WriteFile(filepath.Join(d, "0.png"), b.Bytes(), 0o644)
+		}
+	}
+	cfg := filepath.Join(dir, "folder.yaml")
+	text := strings.Replace(smallNet, "data: {format: idx, root: ROOT, train: train, val: test,", "data: {format: imagefolder, root: "+dir+", train: train, val: val,", 1)
+	text = strings.Replace(strings.Replace(text, "classes: 10", "classes: 3", 1), "out: 10", "out: 3", 1)
+	os.WriteFile(cfg, []byte(text), 0o644)
+	var out, log bytes.Buffer
+	err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: filepath.Join(dir, "run"), Backend: "cpu"}, &out, &log)
+	if Code(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), `only in the train split: ["bee"]`) {
+		t.Errorf("val without bee: %v (code %d)", err, Code(err))
+	}
+}

@@ -91,6 +91,8 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 		return &ExitErr{Code: ExitInterrupted, Err: fmt.Errorf("interrupted after %d steps; checkpoint written; resume with: alexnet train --resume %s", res.Steps, res.LastPath)}
 	case errors.As(err, &missing):
 		return unavailable(err)
+	case errors.Is(err, train.ErrBadData):
+		return usage(err)
 	case errors.As(err, &nonFinite):
 		return err
 	case err != nil:

@@ -60,6 +60,9 @@ func OpenFolder(root, split string, opt FolderOptions) (*Folder, error) {
 		}
 		st, err := os.Stat(filepath.Join(dir, e.Name())) // follows symlinks, like os.scandir's is_dir
 		if err == nil && st.IsDir() {
+			if e.Name() == "lost+found" { // torchvision would make it a class, silently
+				return nil, fmt.Errorf("imagefolder: %s is the file system's lost+found, not a class; move it out of the split (or point data.root one level down)", filepath.Join(dir, e.Name()))
+			}
 			f.dirs = append(f.dirs, e.Name())
 		}
 	}

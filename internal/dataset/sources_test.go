@@ -391,3 +391,15 @@ func TestSyntheticAndOpen(t *testing.T) {
 		t.Error("empty synthetic set accepted")
 	}
 }
+
+// lost+found at the top of a split is no class: refused, not counted.
+func TestFolderLostAndFound(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a", "lost+found"} {
+		dir := mkdir(t, root, "train", d)
+		writeFile(t, filepath.Join(dir, "x.png"), pngBytes(t, rgbPattern(4, 4, 1)))
+	}
+	if _, err := OpenFolder(root, "train", FolderOptions{}); err == nil || !strings.Contains(err.Error(), "lost+found, not a class") {
+		t.Errorf("a split with lost+found: %v", err)
+	}
+}

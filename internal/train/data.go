@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,17 @@ import (
 	"alexnet/internal/config"
 	"alexnet/internal/dataset"
 )
+
+// ErrBadData is wrapped by errors about data that contradicts the config or itself
+// (class lists that disagree, a class count other than model.classes): input to fix,
+// not a failed run.
+var ErrBadData = errors.New("bad data")
+
+// badData is an error that Is ErrBadData without saying so in its text.
+type badData struct{ error }
+
+func (e badData) Is(target error) bool { return target == ErrBadData }
+func (e badData) Unwrap() error        { return e.error }
 
 // MissingDataError says a data set is not where the config points, and how to get it.
 type MissingDataError struct {

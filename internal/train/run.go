@@ -117,10 +117,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if n := len(trainSrc.Classes()); n != c.Model.Classes {
-		return nil, fmt.Errorf("the training data has %d classes, model.classes is %d%s", n, c.Model.Classes, strayHint(trainSrc.Classes()))
+		return nil, badData{fmt.Errorf("the training data has %d classes, model.classes is %d%s", n, c.Model.Classes, strayHint(trainSrc.Classes()))}
 	}
 	if err := SameClasses(c.Data.Train+" split", trainSrc.Classes(), c.Data.Val+" split", valSrc.Classes()); err != nil {
-		return nil, err
+		return nil, badData{err}
 	}
 	trainTf, evalTf := Transforms(c)
 	trainL, err := NewLoader(c, trainSrc, trainTf, true, o.Strict)

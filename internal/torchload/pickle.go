@@ -311,8 +311,21 @@ func (u *unpickler) load() (any, error) {
 		if err := u.step(op); err != nil {
 			return nil, err
 		}
+		// Each opcode is at least a byte, so these grow with the pickle's size; the
+		// bounds keep a crafted pickle's cost far under the network's weights
+		// (a state_dict's pickle holds a few hundred items: AlexNet's, 16 tensors).
+		if len(u.stack) > maxPickleItems || len(u.memo) > maxPickleItems || len(u.marks) > maxPickleDepth {
+			return nil, u.errf("more than %d items or %d nested marks: not a state_dict (corrupt or crafted pickle)", maxPickleItems, maxPickleDepth)
+		}
 	}
 }
+
+// Bounds of a pickle this reader accepts.
+const (
+	maxPickleItems = 1 << 20 // stack entries, memo entries
+	maxPickleDepth = 1 << 12 // nested MARKs (lists, tuples, dicts being built)
+	maxPickleBytes = 64 << 20
+)
 
 func (u *unpickler) step(op byte) error {
 	switch op {

@@ -123,7 +123,7 @@ func readZip(r io.ReaderAt, size int64, check []func(string, []int) error) ([]sa
 		}
 	}
 	pkl := files[prefix+"data.pkl"]
-	if pkl.UncompressedSize64 > 1<<30 {
+	if pkl.UncompressedSize64 > maxPickleBytes {
 		return nil, fmt.Errorf("data.pkl claims %d bytes (corrupt archive)", pkl.UncompressedSize64)
 	}
 	raw, err := readZipFile(pkl, int64(pkl.UncompressedSize64))

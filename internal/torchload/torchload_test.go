@@ -388,3 +388,17 @@ func TestReadCheck(t *testing.T) {
 		}
 	}
 }
+
+// A pickle nesting MARKs without end is refused by the depth bound, cheaply.
+func TestPickleBounds(t *testing.T) {
+	deep := append([]byte{0x80, 2}, bytes.Repeat([]byte{'('}, maxPickleDepth+10)...)
+	u := &unpickler{r: bufioReader(deep), limit: int64(len(deep))}
+	if _, err := u.load(); err == nil || !strings.Contains(err.Error(), "nested marks") {
+		t.Errorf("%d nested marks: %v", maxPickleDepth+10, err)
+	}
+	wide := append([]byte{0x80, 2}, bytes.Repeat([]byte{'N'}, maxPickleItems+10)...) // NONE pushes
+	u = &unpickler{r: bufioReader(wide), limit: int64(len(wide))}
+	if _, err := u.load(); err == nil || !strings.Contains(err.Error(), "items") {
+		t.Errorf("%d pushes: %v", maxPickleItems+10, err)
+	}
+}

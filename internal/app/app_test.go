@@ -813,3 +813,33 @@ func TestValidationClassesMustMatch(t *testing.T) {
 		t.Errorf("val without bee: %v (code %d)", err, Code(err))
 	}
 }
+
+// A resume whose data now has other classes (a folder renamed since) is refused.
+func TestResumeClassesMustMatch(t *testing.T) {
+	dir := t.TempDir()
+	for _, split := range []string{"train", "val"} {
+		for _, class := range []string{"ant", "bee", "cat"} {
+			d := filepath.Join(dir, split, class)
+			os.MkdirAll(d, 0o755)
+			var b bytes.Buffer
+			png.Encode(&b, image.NewGray(image.Rect(0, 0, 28, 28)))
+			os.WriteFile(filepath.Join(d, "0.png"), b.Bytes(), 0o644)
+		}
+	}
+	cfg := filepath.Join(dir, "folder.yaml")
+	text := strings.Replace(smallNet, "data: {format: idx, root: ROOT, train: train, val: test,", "data: {format: imagefolder, root: "+dir+", train: train, val: val,", 1)
+	text = strings.Replace(strings.Replace(text, "classes: 10", "classes: 3", 1), "out: 10", "out: 3", 1)
+	os.WriteFile(cfg, []byte(text), 0o644)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	for _, split := range []string{"train", "val"} {
+		os.Rename(filepath.Join(dir, split, "bee"), filepath.Join(dir, split, "bug"))
+	}
+	err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2"}}, Resume: filepath.Join(run, "last.ckpt"), Backend: "cpu"}, &out, &log)
+	if Code(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), `only in the checkpoint: ["bee"]`) {
+		t.Errorf("resume after renaming bee to bug: %v (code %d)", err, Code(err))
+	}
+}

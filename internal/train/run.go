@@ -171,6 +171,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 		rs := o.Resume.State
+		// The same config can read other classes if the folders changed since: the
+		// checkpoint's labels would then mean other things.
+		if err := SameClasses("checkpoint", rs.Classes, c.Data.Train+" split", trainSrc.Classes()); err != nil {
+			return nil, badData{fmt.Errorf("resume: %w", err)}
+		}
 		st.Epoch, st.Step, st.Best, st.BestEpoch = rs.Epoch, rs.Step, rs.Best, rs.BestEpoch
 		if v, ok := rs.Extra[batchesDoneKey]; ok {
 			n, err := strconv.Atoi(v)

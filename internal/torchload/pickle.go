@@ -627,6 +627,9 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
+		if err := allowedGlobal(mod, name); err != nil {
+			return u.errf("%w", err)
+		}
 		u.push(pyGlobal{mod, name})
 	case opStackGlobal:
 		nv, err := u.pop()
@@ -641,6 +644,9 @@ func (u *unpickler) step(op byte) error {
 		name, ok2 := nv.(string)
 		if !ok1 || !ok2 {
 			return u.errf("STACK_GLOBAL needs two strings, got %s and %s (corrupt pickle)", typeName(mv), typeName(nv))
+		}
+		if err := allowedGlobal(mod, name); err != nil {
+			return u.errf("%w", err)
 		}
 		u.push(pyGlobal{mod, name})
 	case opReduce:
@@ -963,3 +969,40 @@ func typeName(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// allowedGlobals are the classes and functions a pickle may name: those
+// torch.load(weights_only=True) allows that a state_dict or a training checkpoint's
+// dict of plain values uses, and argparse.Namespace, which training scripts save
+// their arguments in (kept inert here: nothing a pickle names is ever run by this
+// reader, which only interprets the names below). Anything else is refused by name,
+// as PyTorch refuses it.
+var allowedGlobals = map[string]bool{
+	"collections.OrderedDict": true, "builtins.dict": true, "__builtin__.dict": true, "collections.defaultdict": true,
+	"builtins.list": true, "builtins.set": true, "builtins.frozenset": true, "builtins.tuple": true, "__builtin__.tuple": true,
+	"builtins.int": true, "builtins.float": true, "builtins.bool": true, "builtins.str": true, "builtins.bytearray": true,
+	"builtins.slice": true, "builtins.complex": true, "__builtin__.set": true, "__builtin__.frozenset": true,
+	"torch._utils._rebuild_tensor": true, "torch._utils._rebuild_tensor_v2": true, "torch._utils._rebuild_tensor_v3": true,
+	"torch._utils._rebuild_parameter": true, "torch._utils._rebuild_parameter_with_state": true,
+	"torch.Size": true, "torch.device": true, "torch.storage.UntypedStorage": true, "torch.serialization._get_layout": true,
+	"_codecs.encode": true, "argparse.Namespace": true,
+}
+
+// allowedGlobal says why a global is refused, naming it.
+func allowedGlobal(mod, name string) error {
+	g := mod + "." + name
+	switch {
+	case allowedGlobals[g]:
+		return nil
+	case mod == "torch" && (strings.HasSuffix(name, "Storage") || dtypeNames[name]):
+		// Storage classes (torch.FloatStorage, ...) and dtypes name a storage's element type.
+		return nil
+	case strings.HasPrefix(g, "torch._utils._rebuild_") || strings.HasPrefix(mod, "torch.nn") || strings.HasPrefix(mod, "torchvision."):
+		// Quantized or sparse tensors, whole modules: refused later with what to do.
+		return nil
+	}
+	return fmt.Errorf("the pickle names the global %s, which is not in the allow-list of plain state_dicts (torch.load with weights_only=True refuses it too); save the weights alone: torch.save(model.state_dict(), path)", g)
+}
+
+var dtypeNames = map[string]bool{"float32": true, "float": true, "float16": true, "half": true, "bfloat16": true,
+	"float64": true, "double": true, "int64": true, "long": true, "int32": true, "int": true, "int16": true,
+	"int8": true, "uint8": true, "bool": true, "strided": true}

@@ -402,3 +402,24 @@ func TestPickleBounds(t *testing.T) {
 		t.Errorf("%d pushes: %v", maxPickleItems+10, err)
 	}
 }
+
+// A global outside the allow-list (the classic os.system) is refused by name at
+// the opcode that names it, as torch.load(weights_only=True) refuses it; allowed
+// ones pass.
+func TestUnknownGlobalRefused(t *testing.T) {
+	for _, c := range []struct {
+		pickle string
+		say    string
+	}{
+		{"\x80\x02cos\nsystem\n.", "the global os.system"},
+		{"\x80\x02X\x05\x00\x00\x00posixX\x06\x00\x00\x00system\x93.", "the global posix.system"}, // STACK_GLOBAL
+		{"\x80\x02ccollections\nOrderedDict\n.", ""},
+		{"\x80\x02cargparse\nNamespace\n.", ""},
+	} {
+		u := &unpickler{r: bufioReader([]byte(c.pickle)), limit: int64(len(c.pickle))}
+		_, err := u.load()
+		if (c.say == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.say)) {
+			t.Errorf("%q: %v, want %q", c.pickle, err, c.say)
+		}
+	}
+}

@@ -843,3 +843,112 @@ func TestResumeClassesMustMatch(t *testing.T) {
 		t.Errorf("resume after renaming bee to bug: %v (code %d)", err, Code(err))
 	}
 }
+
+// The environment is a way to change settings like --set: on a resume it meets the
+// same guard.
+func TestResumeGuardSeesEnvironment(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALEXNET_TRAIN_BATCH_SIZE", "4")
+	err := Train(TrainOptions{Config: ConfigSource{Sets: []string{"train.epochs=2"}}, Resume: filepath.Join(run, "last.ckpt"), Backend: "cpu"}, &out, &log)
+	if Code(err) != ExitUsage || !strings.Contains(fmt.Sprint(err), "train.batch_size (16 -> 4)") {
+		t.Errorf("resume under ALEXNET_TRAIN_BATCH_SIZE=4: %v (code %d)", err, Code(err))
+	}
+}
+
+// predict tries every image however many fail first (the loader would give up after
+// 100), and --json prints its array when nothing could be read.
+func TestPredictManyBadFiles(t *testing.T) {
+	dir, cfg := setup(t)
+	run := filepath.Join(dir, "run")
+	var out, log bytes.Buffer
+	if err := Train(TrainOptions{Config: ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}, OutDir: run, Backend: "cpu"}, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder")
+	os.MkdirAll(folder, 0o755)
+	for i := range 120 {
+		os.WriteFile(filepath.Join(folder, fmt.Sprintf("a%03d.png", i)), []byte("not a png"), 0o644)
+	}
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 28, 28)))
+	os.WriteFile(filepath.Join(folder, "z.png"), b.Bytes(), 0o644)
+	var jl, stderr bytes.Buffer
+	err := Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), Images: []string{folder, filepath.Join(dir, "gone.png")}, TopK: 1,
+		JSONL: true, Batch: 4, Backend: "cpu", Stderr: &stderr}, &jl)
+	if Code(err) != ExitError || !strings.Contains(fmt.Sprint(err), "121 of 122 images") {
+		t.Errorf("120 bad files, a missing one and a good one: %v", err)
+	}
+	if n := strings.Count(jl.String(), `"error"`); n != 121 || !strings.Contains(jl.String(), "z.png") {
+		t.Errorf("%d error lines, want 121, and z.png classified:\n%.500s", n, jl.String())
+	}
+	var arr bytes.Buffer
+	err = Predict(PredictOptions{Weights: filepath.Join(run, "best.ckpt"), Images: []string{filepath.Join(dir, "gone.png"), filepath.Join(folder, "a000.png")}, TopK: 1,
+		JSON: true, Backend: "cpu", Stderr: &stderr}, &arr)
+	var entries []ImagePrediction
+	if jerr := json.Unmarshal(arr.Bytes(), &entries); jerr != nil || len(entries) != 2 || Code(err) != ExitError {
+		t.Errorf("--json with a missing and a bad file: %v, %v:\n%s", err, jerr, arr.String())
+	}
+}
+
+// Interrupted in validation (after the epoch's last step), a run resumes into the
+// validation alone: the same weights as the straight run, the epoch's learning rate
+// in its record, and no made-up training numbers.
+func TestInterruptInValidationThenResume(t *testing.T) {
+	dir, cfg := setup(t)
+	c, _, err := ConfigSource{Path: cfg, Sets: []string{"train.epochs=1"}}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runTo := func(out string, resume *checkpoint.Checkpoint, stopAt int64) error {
+		net, err := openNet(c, "cpu", 2, 0, c.Train.BatchSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var log bytes.Buffer
+		_, err = train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: out, Resume: resume, Log: &log,
+			OnStep: func(s int64) {
+				if s == stopAt {
+					cancel()
+				}
+			}})
+		return err
+	}
+	straight, split := filepath.Join(dir, "straight"), filepath.Join(dir, "split")
+	if err := runTo(straight, nil, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := runTo(split, nil, 7); !errors.Is(err, train.ErrInterrupted) { // 7 steps an epoch: the last
+		t.Fatalf("interrupt at the last step: %v", err)
+	}
+	ck, err := checkpoint.Load(filepath.Join(split, "last.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runTo(split, ck, -1); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := checkpoint.Load(filepath.Join(straight, "last.ckpt"))
+	b, _ := checkpoint.Load(filepath.Join(split, "last.ckpt"))
+	for i, w := range a.Weights {
+		for j := range w.Data {
+			if w.Data[j] != b.Weights[i].Data[j] {
+				t.Fatalf("%s[%d]: %v straight, %v resumed", w.Name, j, w.Data[j], b.Weights[i].Data[j])
+			}
+		}
+	}
+	if a.State.Best != b.State.Best || b.State.Epoch != 1 {
+		t.Errorf("validation: best %v straight, %v resumed (epoch %d)", a.State.Best, b.State.Best, b.State.Epoch)
+	}
+	recs, _, err := metrics.ReadFile(filepath.Join(split, "metrics.jsonl"))
+	if err != nil || len(recs) != 1 || recs[0].LR != 0.02 || !math.IsNaN(recs[0].Loss) {
+		t.Errorf("resumed epoch record %+v (%v): want lr 0.02 and a null training loss", recs, err)
+	}
+}

@@ -101,7 +101,7 @@ func evalBatch(o EvalOptions) int {
 // buffers (model.WeightLoader; the momentum is never read). A torchvision .pth, or
 // the towers, take the whole-file path of loadTrained.
 func openInference(src ConfigSource, weights, backendName string, threads, device, batch int) (*checkpoint.Checkpoint, *config.Config, *builtNet, error) {
-	ck, err := checkpoint.ReadState(weights)
+	r, err := checkpoint.Open(weights)
 	if err != nil {
 		ck, c, err := loadTrained(src, weights)
 		if err != nil {
@@ -110,6 +110,8 @@ func openInference(src ConfigSource, weights, backendName string, threads, devic
 		net, err := buildTrained(c, ck, weights, backendName, threads, device, batch)
 		return ck, c, net, err
 	}
+	defer r.Close()
+	ck := r.State
 	c, err := configFor(src, ck)
 	if err != nil {
 		return nil, nil, nil, err
@@ -133,9 +135,12 @@ func openInference(src ConfigSource, weights, backendName string, threads, devic
 		return ck, c, net, nil
 	}
 	l := net.Single.WeightLoader()
-	if err := checkpoint.LoadWeightsInto(weights, l.Dest); err != nil {
+	if err := r.LoadWeightsInto(l.Dest); err != nil {
 		net.Close()
-		return nil, nil, nil, usage(err)
+		if checkpoint.IsBadFile(err) { // corrupt, or weights this network does not have
+			return nil, nil, nil, usage(err)
+		}
+		return nil, nil, nil, err // an I/O error: the file may be fine
 	}
 	if err := l.Done(); err != nil {
 		net.Close()

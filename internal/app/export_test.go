@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"alexnet/configs"
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/imagenet"
 )
@@ -197,11 +196,47 @@ func TestExportONNXPaperNet(t *testing.T) {
 		t.Skip("the paper's 61 M-parameter network")
 	}
 	onnxChecker(t)
-	text, err := configs.Get("alexnet")
-	if err != nil {
-		t.Fatal(err)
+	ckpt := initCheckpoint(t, "alexnet", imagenet.Classes)
+	onnxMatchesPredict(t, ckpt, []string{filepath.Join("testdata", "tv_500x375.png")}, 1000)
+}
+
+// A linear layer straight after adaptive pooling to 1x1 (no flatten layer: the plan
+// allows it) gets a Flatten in the graph, since ONNX's Gemm takes 2-D inputs only.
+func TestExportONNXLinearAfterPooling(t *testing.T) {
+	onnxChecker(t)
+	text := `
+name: gap
+model:
+  input: {channels: 1, height: 28, width: 28}
+  classes: 3
+  layers:
+    - {name: conv1, type: conv, out: 4, kernel: 3, pad: 1, init: kaiming}
+    - {name: relu1, type: relu}
+    - {name: pool, type: adaptive_avgpool, out_size: 1}
+    - {name: fc, type: linear, out: 3, init: xavier}
+data: {format: synthetic, mean: [0.5], std: [0.25]}
+train: {batch_size: 4, epochs: 1, lr: 0.01}
+`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gap.yaml")
+	os.WriteFile(path, []byte(text), 0o644)
+	ckpt := initCheckpoint(t, path, []string{"a", "b", "c"})
+	img := filepath.Join(dir, "x.png")
+	m := image.NewGray(image.Rect(0, 0, 28, 28))
+	for i := range 28 {
+		m.SetGray(i, i, color.Gray{230})
 	}
-	c, _, err := ConfigSource{Path: "alexnet"}.Load()
+	var b bytes.Buffer
+	png.Encode(&b, m)
+	os.WriteFile(img, b.Bytes(), 0o644)
+	onnxMatchesPredict(t, ckpt, []string{img}, 3)
+}
+
+// initCheckpoint saves the network of config (a file or a built-in name) with its
+// initial weights as a checkpoint, and returns its path.
+func initCheckpoint(t *testing.T, config string, classes []string) string {
+	t.Helper()
+	c, _, err := ConfigSource{Path: config}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +252,14 @@ func TestExportONNXPaperNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ckpt := filepath.Join(t.TempDir(), "paper.ckpt")
-	if err := checkpoint.Save(ckpt, &checkpoint.Checkpoint{Weights: ws,
-		State: checkpoint.State{Config: string(text), Classes: append([]string(nil), imagenet.Classes...)}}); err != nil {
+	text, err := c.YAML()
+	if err != nil {
 		t.Fatal(err)
 	}
-	onnxMatchesPredict(t, ckpt, []string{filepath.Join("testdata", "tv_500x375.png")}, 1000)
+	ckpt := filepath.Join(t.TempDir(), "init.ckpt")
+	if err := checkpoint.Save(ckpt, &checkpoint.Checkpoint{Weights: ws,
+		State: checkpoint.State{Config: string(text), Classes: append([]string(nil), classes...)}}); err != nil {
+		t.Fatal(err)
+	}
+	return ckpt
 }

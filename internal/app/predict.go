@@ -95,6 +95,7 @@ func Predict(o PredictOptions, out io.Writer) error {
 	}
 	if len(paths) > 0 {
 		if err := predictPaths(o, paths, emit, stderr); err != nil {
+			emit.finish() // what was classified still prints (--json's array)
 			return err
 		}
 	}
@@ -127,7 +128,7 @@ func predictPaths(o PredictOptions, paths []string, emit *predictWriter, stderr 
 		tf.Resize = min(in.Width, in.Height) // a net trained without resizing takes other sizes; its own is unchanged
 	}
 	src := &fileSource{paths: paths, channels: in.Channels}
-	l, err := dataset.NewLoader(src, tf, dataset.LoaderConfig{BatchSize: batch, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch})
+	l, err := dataset.NewLoader(src, tf, dataset.LoaderConfig{BatchSize: batch, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch, KeepGoing: true})
 	if err != nil {
 		return usage(err)
 	}
@@ -169,15 +170,13 @@ func predictPaths(o PredictOptions, paths []string, emit *predictWriter, stderr 
 	if bar != nil {
 		bar.Finish()
 	}
-	for _, s := range st.Skipped { // those the loader gave up on before any batch
+	for _, s := range st.Skipped { // failures carried past the last batch
 		if !reported[s.Index] {
+			reported[s.Index] = true
 			if err := emit.failed(s.Name, s.Err); err != nil {
 				return err
 			}
 		}
-	}
-	if err != nil && emit.done == 0 && emit.failures == len(paths) {
-		return nil // every image failed, and each has its line
 	}
 	return err
 }

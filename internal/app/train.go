@@ -45,7 +45,7 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 		if c, err = configFor(o.Config, resume); err != nil {
 			return err
 		}
-		saved, err := config.Load("the checkpoint's config", []byte(resume.State.Config), nil)
+		saved, err := config.LoadStored("the checkpoint's config", []byte(resume.State.Config))
 		if err != nil {
 			return usage(fmt.Errorf("--resume %s: %w", o.Resume, err))
 		}

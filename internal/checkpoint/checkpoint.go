@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -168,17 +169,39 @@ func Load(path string) (*Checkpoint, error) {
 	return ck, nil
 }
 
-// ReadState reads a checkpoint's state (config, classes, progress) from its header,
-// without reading its tensors: what inference needs to build the network before
-// LoadWeightsInto fills it.
-func ReadState(path string) (*Checkpoint, error) {
-	return load(path, true, nil)
+// Reader reads a checkpoint in two passes over one open file: its state (config,
+// classes, progress) from the header, which inference needs to build the network,
+// then its weights into that network. One file: a checkpoint renamed over this
+// one in between (a training run writing last.ckpt) cannot mix two checkpoints.
+type Reader struct {
+	f     *os.File
+	path  string
+	State *Checkpoint // the state alone: no tensors
 }
 
-// LoadWeightsInto reads a checkpoint's weights into the memory place gives for each
-// (a backend's buffers: the weights are then held once); the momentum is skipped.
-func LoadWeightsInto(path string, place func(name string, shape []int) (safetensors.Dest, error)) error {
-	_, err := load(path, false, func(name string, shape []int) (safetensors.Dest, error) {
+// Open reads a checkpoint's state and keeps the file for LoadWeightsInto.
+func Open(path string) (*Reader, error) {
+	fh, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := decode(fh, path, true, nil)
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	return &Reader{f: fh, path: path, State: ck}, nil
+}
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }
+
+// LoadWeightsInto reads the checkpoint's weights into the memory place gives for
+// each (a backend's buffers: the weights are then held once); the momentum is
+// skipped, not read.
+func (r *Reader) LoadWeightsInto(place func(name string, shape []int) (safetensors.Dest, error)) error {
+	path := r.path
+	_, err := decode(r.f, path, false, func(name string, shape []int) (safetensors.Dest, error) {
 		if strings.HasPrefix(name, MomentumPrefix) {
 			return safetensors.Dest{}, nil
 		}
@@ -199,9 +222,18 @@ func LoadWeightsInto(path string, place func(name string, shape []int) (safetens
 	})
 	var pe placeError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", path, pe.err)
+		return fmt.Errorf("%s: %w", path, pe)
 	}
 	return err
+}
+
+// IsBadFile reports whether err says the checkpoint itself is at fault (corrupt,
+// not a checkpoint, another version, or weights its caller's network lacks), rather
+// than the reading of it (an I/O error).
+func IsBadFile(err error) bool {
+	var le *loadError
+	var pe placeError
+	return errors.As(err, &le) || errors.As(err, &pe)
 }
 
 // placeError is the caller's own error from LoadWeightsInto's place: passed on as
@@ -209,9 +241,20 @@ func LoadWeightsInto(path string, place func(name string, shape []int) (safetens
 type placeError struct{ err error }
 
 func (e placeError) Error() string { return e.err.Error() }
+func (e placeError) Unwrap() error { return e.err }
 
 // load opens and checks a checkpoint, decodes its state, and hands its tensors to place.
 func load(path string, stopAfterState bool, place func(name string, shape []int) (safetensors.Dest, error)) (*Checkpoint, error) {
+	fh, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return decode(fh, path, stopAfterState, place)
+}
+
+// openFile opens a checkpoint for reading, with the errors users see.
+func openFile(path string) (*os.File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -219,13 +262,26 @@ func load(path string, stopAfterState bool, place func(name string, shape []int)
 		}
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	defer fh.Close()
 	fi, err := fh.Stat()
 	if err != nil {
+		fh.Close()
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if fi.IsDir() {
+		fh.Close()
 		return nil, fmt.Errorf("checkpoint %s is a folder, not a file", path)
+	}
+	return fh, nil
+}
+
+// decode reads the checkpoint in fh from its start.
+func decode(fh *os.File, path string, stopAfterState bool, place func(name string, shape []int) (safetensors.Dest, error)) (*Checkpoint, error) {
+	if _, err := fh.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	br := bufio.NewReaderSize(fh, 1<<20)
 

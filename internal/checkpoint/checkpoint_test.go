@@ -297,3 +297,43 @@ func TestHeaderBitFlips(t *testing.T) {
 		check("momentum", ck.Momentum, want.Momentum)
 	}
 }
+
+// Open reads the state from the header, and LoadWeightsInto the weights from the
+// same open file, skipping the momentum: a checkpoint renamed over the path in
+// between does not change what is read.
+func TestOpenTwoPasses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "last.ckpt")
+	w := []safetensors.Tensor{{Name: "fc.weight", Shape: []int{2}, Data: []float32{1, 2}}}
+	if err := Save(path, &Checkpoint{Weights: w, Momentum: w, State: State{Config: "a", Classes: []string{"x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.State.State.Config != "a" || len(r.State.Weights) != 0 {
+		t.Errorf("state %+v", r.State)
+	}
+	// Another checkpoint replaces the file, as training's atomic rename does.
+	w2 := []safetensors.Tensor{{Name: "fc.weight", Shape: []int{2}, Data: []float32{7, 8}}}
+	if err := Save(path, &Checkpoint{Weights: w2, State: State{Config: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []float32
+	var names []string
+	err = r.LoadWeightsInto(func(name string, shape []int) (safetensors.Dest, error) {
+		names = append(names, name)
+		got = make([]float32, 2)
+		return safetensors.Dest{Data: got}, nil
+	})
+	if err != nil || len(names) != 1 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("weights from the opened file: %v %v %v, want fc.weight [1 2]", err, names, got)
+	}
+	refuse := errors.New("not this network's")
+	err = r.LoadWeightsInto(func(string, []int) (safetensors.Dest, error) { return safetensors.Dest{}, refuse })
+	if !errors.Is(err, refuse) || !IsBadFile(err) {
+		t.Errorf("a refusing place: %v (bad file %v)", err, IsBadFile(err))
+	}
+}

@@ -187,6 +187,16 @@ func envSets(environ []string) (sets, from []string) {
 // and validates the result: a flag beats the environment, which beats the file,
 // which beats the defaults.
 func Load(source string, text []byte, sets []string) (*Config, error) {
+	return load(source, text, sets, os.Environ())
+}
+
+// LoadStored is Load without the environment: a config as it was recorded (in a
+// checkpoint), to compare with what a resume would run.
+func LoadStored(source string, text []byte) (*Config, error) {
+	return load(source, text, nil, nil)
+}
+
+func load(source string, text []byte, sets, environ []string) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	// Section-level defaults; AllSettings carries them, so they are known keys.
@@ -199,7 +209,7 @@ func Load(source string, text []byte, sets []string) (*Config, error) {
 	if err := v.ReadConfig(bytes.NewReader(text)); err != nil {
 		return nil, fmt.Errorf("%s: not valid YAML: %v", source, cleanYAMLError(err))
 	}
-	env, from := envSets(os.Environ())
+	env, from := envSets(environ)
 	for i, s := range env {
 		key, val, _ := strings.Cut(s, "=")
 		var parsed any

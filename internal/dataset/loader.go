@@ -19,6 +19,10 @@ type LoaderConfig struct {
 	Prefetch  int   // batches prepared ahead of the one being used; 0 means 2
 	DropLast  bool  // drop the last, short batch
 	Strict    bool  // a sample that fails to load stops the epoch (else it is skipped)
+	// KeepGoing tries every sample however many fail (predict: each file is the
+	// user's own question); without it a run whose first 100 samples all fail
+	// stops, as the settings are then wrong.
+	KeepGoing bool
 }
 
 // Batch is a run of transformed images, NCHW. It is valid until the function
@@ -172,10 +176,17 @@ func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) 
 	defer l.running.Unlock()
 	start := time.Now()
 	defer func() { st.Elapsed = time.Since(start) }()
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
+		if parent.Err() == nil {
+			// Run ended by itself (done, fn's error): the workers finish the image
+			// each is reading, and the caller may then close the source.
+			wg.Wait()
+			return
+		}
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
 		select {
@@ -279,7 +290,7 @@ func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) 
 		// Skipping is for the odd broken file. When every sample fails from
 		// the start, the settings are wrong (a crop larger than the images, a
 		// folder of unreadable files): say so instead of skipping a whole epoch.
-		if st.Images == 0 && b.N == 0 {
+		if st.Images == 0 && b.N == 0 && !l.cfg.KeepGoing {
 			failed += len(b.Skipped)
 			if limit := min(100, l.src.Len()); failed >= limit {
 				return st, fmt.Errorf("epoch %d: the first %d samples all failed to load; the last: %w",

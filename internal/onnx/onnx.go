@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 
 	"alexnet/internal/backend"
@@ -96,6 +97,7 @@ type builder struct {
 	m     Model
 	g     msg
 	cur   string // the name of the tensor the next node reads
+	flat  bool   // cur is [N, features] (after a Flatten or a Gemm), not [N, C, H, W]
 	nodes int
 }
 
@@ -190,8 +192,8 @@ func (b *builder) initializer(name string, shape []int) (string, error) {
 	for _, d := range shape {
 		n *= d
 	}
-	if len(t.Data) != n {
-		return "", fmt.Errorf("parameter %s has %d values, the layer needs %v (%d)", name, len(t.Data), shape, n)
+	if len(t.Data) != n || !slices.Equal(t.Shape, shape) {
+		return "", fmt.Errorf("parameter %s has shape %v (%d values), the layer needs %v", name, t.Shape, len(t.Data), shape)
 	}
 	var tp msg
 	dims := make([]int64, len(shape))
@@ -247,6 +249,12 @@ func (b *builder) layer(l model.LayerInfo) error {
 		if err != nil {
 			return err
 		}
+		if !b.flat {
+			// The plan lets a linear layer read [C, 1, 1] as it is (after adaptive
+			// pooling to 1x1); Gemm takes only 2-D inputs.
+			b.node("Flatten", l.Name+"_flatten", []string{b.cur}, l.Name+"_flatten", attrs{{name: "axis", kind: attrInt, i: 1}})
+		}
+		b.flat = true
 		b.node("Gemm", l.Name, []string{b.cur, w, bias}, out, attrs{{name: "transB", kind: attrInt, i: 1}})
 	case config.ReLU:
 		b.node("Relu", l.Name, []string{b.cur}, out, nil)
@@ -269,6 +277,7 @@ func (b *builder) layer(l model.LayerInfo) error {
 		return b.adaptive(l)
 	case config.Flatten:
 		b.node("Flatten", l.Name, []string{b.cur}, out, attrs{{name: "axis", kind: attrInt, i: 1}})
+		b.flat = true
 	case config.Dropout:
 		// An identity at inference: no node.
 	default:

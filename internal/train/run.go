@@ -265,6 +265,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// a count of deliveries: the loader does not deliver a batch whose images
 		// all failed, and batches_done must be where RunFrom resumes.
 		done = skipBatches
+		lr = sched.LR(epoch, st.Step) // the epoch's rate even if no batch is left to run (resumed after its last)
 		stats, err := trainL.RunFrom(ctx, epoch, skipBatches, func(b *dataset.Batch) error {
 			if int64(b.Index) >= stepsPerEpoch {
 				return stop
@@ -401,8 +402,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 		ips := float64(tally.Images) / math.Max(trainSecs, 1e-9)
+		trainLoss, trainTop1, trainTop5 := tally.Loss(), tally.Top1Acc(), tally.Top5Acc()
+		if tally.Images == 0 {
+			// Resumed after the epoch's last step (interrupted in validation): no
+			// training numbers this time, written as null rather than as zeros.
+			trainLoss, trainTop1, trainTop5, ips = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		}
 		rec := metrics.Record{Kind: metrics.KindEpoch, Epoch: st.Epoch, Step: st.Step, LR: lr,
-			Loss: tally.Loss(), Top1: tally.Top1Acc(), Top5: tally.Top5Acc(), HasVal: true,
+			Loss: trainLoss, Top1: trainTop1, Top5: trainTop5, HasVal: true,
 			ValLoss: val.Loss(), ValTop1: val.Top1Acc(), ValTop5: val.Top5Acc(),
 			ImagesPerSec: ips, Seconds: time.Since(epochStart).Seconds(), DataWait: stats.Wait.Seconds(),
 			Skipped: len(stats.Skipped) + val.Skipped}
@@ -422,7 +429,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			skipped = fmt.Sprintf("  (%d unreadable images skipped)", n)
 		}
 		fmt.Fprintf(o.Log, "epoch %d/%d  loss %.4f  top1 %.2f%%  val loss %.4f  top1 %.2f%%  top5 %.2f%%  lr %.3g  %.0f img/s  %s%s%s\n",
-			st.Epoch, c.Train.Epochs, tally.Loss(), 100*tally.Top1Acc(), val.Loss(), 100*val.Top1Acc(), 100*val.Top5Acc(),
+			st.Epoch, c.Train.Epochs, trainLoss, 100*trainTop1, val.Loss(), 100*val.Top1Acc(), 100*val.Top5Acc(),
 			lr, ips, time.Since(epochStart).Round(time.Second), skipped, waitNote(stats.Wait.Seconds(), trainSecs, c, !waitHinted))
 		waitHinted = waitHinted || stats.Wait.Seconds() >= loaderBoundShare*trainSecs
 		res.Val = val

@@ -3,6 +3,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -47,7 +48,8 @@ func Execute(root *cobra.Command, args []string, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetErr(stderr)
 	c, err := root.ExecuteC()
-	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+	var typed *app.ExitErr
+	if err != nil && !errors.As(err, &typed) && strings.HasPrefix(err.Error(), "unknown command") {
 		err = usageError(c, err)
 	}
 	if err != nil {
@@ -58,7 +60,9 @@ func Execute(root *cobra.Command, args []string, stderr io.Writer) int {
 
 // usageError marks err as a usage error (exit 2) and points at the command's help.
 func usageError(c *cobra.Command, err error) error {
-	return app.Usage(fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
+	// One line: cobra's "Did you mean this?" list comes on lines of its own.
+	msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n\nDid you mean this?\n", "; did you mean ")), " ")
+	return app.Usage(fmt.Errorf("%s (see '%s --help')", msg, c.CommandPath()))
 }
 
 // args makes a positional-argument check's errors usage errors.

@@ -95,6 +95,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"import"}, app.ExitUsage, "accepts 1 arg(s)"},
 		{[]string{"bench", "--iters", "x"}, app.ExitUsage, "invalid argument \"x\""},
 		{[]string{"no-such-command"}, app.ExitUsage, "(see 'alexnet --help')"},
+		{[]string{"trian"}, app.ExitUsage, `unknown command "trian" for "alexnet"; did you mean train (see 'alexnet --help')`},
 		{[]string{"--version"}, app.ExitOK, ""},
 		{[]string{"train", "--help"}, app.ExitOK, ""},
 	} {
@@ -106,6 +107,9 @@ func TestExitCodes(t *testing.T) {
 		}
 		if lines := strings.Count(stderr.String(), "\n"); lines > 1 {
 			t.Errorf("%v: %d lines on stderr, want one", c.args, lines)
+		}
+		if strings.Count(stderr.String(), "--help')") > 1 {
+			t.Errorf("%v: the hint twice: %q", c.args, stderr.String())
 		}
 		if got != nil {
 			t.Errorf("%v ran its command with %v", c.args, got)

@@ -285,6 +285,9 @@ func UniformWindows(in, out int) (k, s int, ok bool) {
 	} else {
 		s = k
 	}
+	if out > 1 && s == 0 { // windows that do not move (in 1 -> out 6): not a pooling stride
+		return 0, 0, false
+	}
 	for i := 0; i < out; i++ {
 		st, en := AdaptiveRange(i, in, out)
 		if st != i*s || en-st != k {

@@ -121,3 +121,20 @@ func TestEmulateNeedsSixteenBits(t *testing.T) {
 		t.Error("ParsePrecision(fp8): no error")
 	}
 }
+
+// Adaptive pooling as fixed pooling: only windows of one size at one stride from 0.
+func TestUniformWindows(t *testing.T) {
+	for _, c := range []struct {
+		in, out, k, s int
+		ok            bool
+	}{
+		{13, 6, 3, 2, true}, {6, 6, 1, 1, true}, {12, 6, 2, 2, true}, {7, 3, 3, 2, true}, {5, 1, 5, 5, true},
+		{10, 4, 0, 0, false},
+		{1, 6, 0, 0, false}, // one pixel read six times: no stride does that
+	} {
+		k, s, ok := backend.UniformWindows(c.in, c.out)
+		if k != c.k || s != c.s || ok != c.ok {
+			t.Errorf("%d -> %d: %d/%d %v, want %d/%d %v", c.in, c.out, k, s, ok, c.k, c.s, c.ok)
+		}
+	}
+}

@@ -174,12 +174,53 @@ func envSets(environ []string) (sets, from []string) {
 		rest := strings.ToLower(strings.TrimPrefix(name, EnvPrefix))
 		for _, sec := range envSections {
 			if key, ok := strings.CutPrefix(rest, sec+"_"); ok && key != "" {
-				sets = append(sets, sec+"."+key+"="+val)
+				sets = append(sets, sec+"."+envPath(sec, key)+"="+val)
 				from = append(from, name)
 			}
 		}
 	}
 	return sets, from
+}
+
+// envPath turns the underscore-joined rest of a variable's name into a key path by
+// the config's own keys, so that nested keys can be set: in section train,
+// "schedule_type" is schedule.type and "batch_size" stays batch_size. A name that
+// matches no key is returned as it is, to be refused by name as unknown.
+func envPath(section, rest string) string {
+	var t reflect.Type
+	ct := reflect.TypeOf(Config{})
+	for i := 0; i < ct.NumField(); i++ {
+		if ct.Field(i).Tag.Get("mapstructure") == section {
+			t = ct.Field(i).Type
+		}
+	}
+	if p, ok := matchPath(t, strings.Split(rest, "_")); ok {
+		return p
+	}
+	return rest
+}
+
+// matchPath finds the key path whose parts, joined by "_", are parts: the longest
+// key first at each level (batch_size before batch).
+func matchPath(t reflect.Type, parts []string) (string, bool) {
+	if t == nil || t.Kind() != reflect.Struct {
+		return "", false
+	}
+	for n := len(parts); n >= 1; n-- {
+		key := strings.Join(parts[:n], "_")
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("mapstructure") != key {
+				continue
+			}
+			if n == len(parts) {
+				return key, true
+			}
+			if sub, ok := matchPath(t.Field(i).Type, parts[n:]); ok {
+				return key + "." + sub, true
+			}
+		}
+	}
+	return "", false
 }
 
 // Load reads the YAML text (named source in errors), applies the environment's
@@ -217,8 +258,12 @@ func load(source string, text []byte, sets, environ []string) (*Config, error) {
 			return nil, fmt.Errorf("environment %s: value %q is not a YAML value: %v", from[i], val, err)
 		}
 		// The key alone first, so that a misspelt variable is named as such.
-		sec, k, _ := strings.Cut(key, ".")
-		if err := checkKeys(map[string]any{sec: map[string]any{k: parsed}}, reflect.TypeOf(Config{}), ""); err != nil {
+		var nested any = parsed
+		parts := strings.Split(key, ".")
+		for i := len(parts) - 1; i >= 0; i-- {
+			nested = map[string]any{parts[i]: nested}
+		}
+		if err := checkKeys(nested.(map[string]any), reflect.TypeOf(Config{}), ""); err != nil {
 			return nil, fmt.Errorf("environment %s: %w", from[i], err)
 		}
 		v.Set(key, parsed)

@@ -123,9 +123,13 @@ func TestEnvironment(t *testing.T) {
 	t.Setenv("ALEXNET_TRAIN_BATCH_SIZE", "64")
 	t.Setenv("ALEXNET_TRAIN_THREADS", "3")
 	t.Setenv("ALEXNET_DATA_WORKERS", "5")
+	t.Setenv("ALEXNET_TRAIN_SCHEDULE_PATIENCE", "7") // nested: train.schedule.patience
 	c, err := config.Load("alexnet.yaml", text, []string{"train.threads=2"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.Train.Schedule.Patience != 7 {
+		t.Errorf("ALEXNET_TRAIN_SCHEDULE_PATIENCE=7 gave patience %d", c.Train.Schedule.Patience)
 	}
 	if c.Train.BatchSize != 64 || c.Data.Workers != 5 || c.Train.Threads != 2 || c.Train.LR != 0.01 {
 		t.Errorf("batch %d, workers %d, threads %d, lr %g: want 64 (env), 5 (env), 2 (--set over env), 0.01 (file)",

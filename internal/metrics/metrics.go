@@ -17,6 +17,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -24,6 +25,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"alexnet/internal/atomicfile"
 )
 
 // Kind tells step lines (progress inside an epoch) from epoch lines (an epoch's
@@ -295,4 +298,38 @@ func ReadFile(path string) ([]Record, int, error) {
 		return recs, bad, fmt.Errorf("%s: %w", path, err)
 	}
 	return recs, bad, nil
+}
+
+// TruncateAfter drops the lines of the log at path whose step is past step, and
+// torn lines: what a run killed after its last checkpoint wrote and its resume will
+// write again. Without it, the resumed run's lines would follow the dead run's with
+// the same steps, and the curves would double back. A missing log is no error.
+func TruncateAfter(path string, step int64) (dropped int, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("metrics log: %w", err)
+	}
+	var kept bytes.Buffer
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		text := bytes.TrimSpace(line)
+		if len(text) == 0 {
+			continue
+		}
+		var l struct {
+			Step *int64 `json:"step"`
+		}
+		if json.Unmarshal(text, &l) != nil || l.Step == nil || *l.Step > step {
+			dropped++
+			continue
+		}
+		kept.Write(text)
+		kept.WriteByte('\n')
+	}
+	if dropped == 0 {
+		return 0, nil
+	}
+	return dropped, atomicfile.WriteFile(path, kept.Bytes(), 0o644)
 }

@@ -190,3 +190,24 @@ func TestCreateError(t *testing.T) {
 		t.Error("ReadFile of a missing file succeeded")
 	}
 }
+
+// Lines past a checkpoint's step, and torn ones, are dropped; the rest stay as
+// they were.
+func TestTruncateAfter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.jsonl")
+	os.WriteFile(path, []byte(`{"kind":"step","epoch":1,"step":100,"loss":2}
+{"kind":"epoch","epoch":1,"step":150,"loss":1.9}
+{"kind":"step","epoch":2,"step":200,"loss":1.5}
+{"kind":"step","epoch":2,"step":25`), 0o644)
+	n, err := TruncateAfter(path, 150)
+	got, _ := os.ReadFile(path)
+	want := `{"kind":"step","epoch":1,"step":100,"loss":2}
+{"kind":"epoch","epoch":1,"step":150,"loss":1.9}
+`
+	if err != nil || n != 2 || string(got) != want {
+		t.Errorf("dropped %d (%v):\n%s", n, err, got)
+	}
+	if n, err := TruncateAfter(filepath.Join(t.TempDir(), "none.jsonl"), 1); n != 0 || err != nil {
+		t.Errorf("missing log: %d, %v", n, err)
+	}
+}

@@ -115,7 +115,11 @@ func graph(m Model) (msg, error) {
 		classes = l.Out.PerImage()
 	}
 	b.node("Softmax", "softmax", []string{b.cur}, "probabilities", attrs{{name: "axis", i: 1, kind: attrInt}})
-	b.g.string(2, m.Name)                                          // name
+	name := m.Name
+	if name == "" {
+		name = "alexnet" // the checker requires a graph name; a config's name is optional
+	}
+	b.g.string(2, name)                                            // name
 	b.g.message(11, valueInfo("input", "batch", in.C, in.H, in.W)) // input
 	b.g.message(12, valueInfo("probabilities", "batch", classes))  // output
 	return b.g, nil
@@ -260,6 +264,10 @@ func (b *builder) layer(l model.LayerInfo) error {
 		b.node("Relu", l.Name, []string{b.cur}, out, nil)
 	case config.LRN:
 		p := l.LRN
+		if p.Size%2 == 0 {
+			// ONNX centres an even window one channel off from ours (and PyTorch's).
+			return fmt.Errorf("LRN size %d: ONNX's LRN places an even window differently; only odd sizes export", p.Size)
+		}
 		b.node("LRN", l.Name, []string{b.cur}, out, attrs{
 			{name: "size", kind: attrInt, i: int64(p.Size)},
 			{name: "alpha", kind: attrFloat, f: float32(p.Alpha)},

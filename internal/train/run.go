@@ -192,6 +192,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	} else if err := net.Init(uint64(c.Train.Seed)); err != nil {
 		return nil, err
 	}
+	if o.Resume != nil {
+		n, err := metrics.TruncateAfter(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume.State.Step)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			fmt.Fprintf(o.Log, "metrics.jsonl: %d line(s) past the checkpoint's step %d dropped (written after it by the run that stopped); they will be written again\n", n, o.Resume.State.Step)
+		}
+	}
 	log, err := metrics.Create(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume != nil)
 	if err != nil {
 		return nil, err
@@ -342,8 +351,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			bar.Update(done, progress.Stats{Loss: tally.Loss(), Top1: tally.Top1Acc(), ImagesPerSec: float64(tally.Images) / math.Max(el, 1e-9)})
 			return nil
 		})
-		if stepErr == nil && (err == nil || errors.Is(err, stop)) {
-			if err := takeScores(); err != nil { // what came after the last read
+		interrupted := ctx.Err() != nil && errors.Is(err, ctx.Err()) // the loader stopped mid-wait
+		if stepErr == nil && (err == nil || errors.Is(err, stop) || interrupted) {
+			// What came after the last read, NaN check included: an interrupted run's
+			// last.ckpt must not hold weights nobody checked.
+			if err := takeScores(); err != nil {
 				return res, err
 			}
 		}
@@ -352,7 +364,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if stepErr != nil {
 			return res, stepErr
 		}
-		interrupted := ctx.Err() != nil && errors.Is(err, ctx.Err()) // the loader stopped mid-wait
 		if err != nil && !errors.Is(err, stop) && !interrupted {
 			return res, fmt.Errorf("epoch %d: %w", epoch+1, err)
 		}

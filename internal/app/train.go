@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -146,8 +145,7 @@ var resumeFree = map[string]bool{
 // resumable lists the keys that differ between the checkpoint's config and the
 // resumed run's, outside resumeFree, and refuses them by name.
 func resumable(saved, now *config.Config) error {
-	var diffs []string
-	diffConfig(reflect.ValueOf(*saved), reflect.ValueOf(*now), "", &diffs)
+	diffs := config.Diff(saved, now, resumeFree)
 	if len(diffs) == 0 {
 		return nil
 	}
@@ -157,49 +155,6 @@ func resumable(saved, now *config.Config) error {
 	return fmt.Errorf("changes what the checkpoint was trained with, which would break the exact resume: %s; "+
 		"start a new run instead (alexnet train --config ...), or change only train.epochs, train.threads, train.backend, "+
 		"train.log_every, data.workers, data.prefetch or parallel", strings.Join(diffs, ", "))
-}
-
-// diffConfig appends "key (old -> new)" for every leaf that differs.
-func diffConfig(a, b reflect.Value, path string, out *[]string) {
-	if resumeFree[path] {
-		return
-	}
-	switch a.Kind() {
-	case reflect.Struct:
-		t := a.Type()
-		for i := 0; i < t.NumField(); i++ {
-			name := t.Field(i).Tag.Get("mapstructure")
-			if name == "" || !t.Field(i).IsExported() {
-				continue
-			}
-			p := name
-			if path != "" {
-				p = path + "." + name
-			}
-			diffConfig(a.Field(i), b.Field(i), p, out)
-		}
-		return
-	case reflect.Slice:
-		if a.Len() == b.Len() && a.Type().Elem().Kind() == reflect.Struct {
-			for i := 0; i < a.Len(); i++ {
-				diffConfig(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i), out)
-			}
-			return
-		}
-	}
-	if !reflect.DeepEqual(a.Interface(), b.Interface()) {
-		*out = append(*out, fmt.Sprintf("%s (%v -> %v)", path, show(a), show(b)))
-	}
-}
-
-func show(v reflect.Value) any {
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return "unset"
-		}
-		return v.Elem().Interface()
-	}
-	return v.Interface()
 }
 
 // runFiles are what a training run leaves in its folder.

@@ -187,14 +187,8 @@ func envSets(environ []string) (sets, from []string) {
 // "schedule_type" is schedule.type and "batch_size" stays batch_size. A name that
 // matches no key is returned as it is, to be refused by name as unknown.
 func envPath(section, rest string) string {
-	var t reflect.Type
-	ct := reflect.TypeOf(Config{})
-	for i := 0; i < ct.NumField(); i++ {
-		if ct.Field(i).Tag.Get("mapstructure") == section {
-			t = ct.Field(i).Type
-		}
-	}
-	if p, ok := matchPath(t, strings.Split(rest, "_")); ok {
+	if p, ok := matchPath(reflect.TypeOf(Config{}), append([]string{section}, strings.Split(rest, "_")...)); ok {
+		_, p, _ = strings.Cut(p, ".")
 		return p
 	}
 	return rest
@@ -207,16 +201,16 @@ func matchPath(t reflect.Type, parts []string) (string, bool) {
 		return "", false
 	}
 	for n := len(parts); n >= 1; n-- {
-		key := strings.Join(parts[:n], "_")
-		for i := 0; i < t.NumField(); i++ {
-			if t.Field(i).Tag.Get("mapstructure") != key {
+		k := strings.Join(parts[:n], "_")
+		for _, f := range keyedFields(t) {
+			if keyOf(f) != k {
 				continue
 			}
 			if n == len(parts) {
-				return key, true
+				return k, true
 			}
-			if sub, ok := matchPath(t.Field(i).Type, parts[n:]); ok {
-				return key + "." + sub, true
+			if sub, ok := matchPath(f.Type, parts[n:]); ok {
+				return k + "." + sub, true
 			}
 		}
 	}
@@ -352,11 +346,8 @@ func intToFloatHook(from, to reflect.Type, data any) (any, error) {
 // "kernel" on a relu is an error rather than silently ignored.
 func checkKeys(m map[string]any, t reflect.Type, prefix string) error {
 	fields := map[string]reflect.StructField{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if tag := f.Tag.Get("mapstructure"); tag != "" {
-			fields[tag] = f
-		}
+	for _, f := range keyedFields(t) {
+		fields[keyOf(f)] = f
 	}
 	for _, k := range sortedKeys(m) {
 		f, ok := fields[k]

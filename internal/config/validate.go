@@ -36,17 +36,8 @@ func finite(v reflect.Value, path string) error {
 			}
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			name := t.Field(i).Tag.Get("mapstructure")
-			if name == "" || !t.Field(i).IsExported() {
-				continue
-			}
-			p := name
-			if path != "" {
-				p = path + "." + name
-			}
-			if err := finite(v.Field(i), p); err != nil {
+		for _, f := range keyedFields(v.Type()) {
+			if err := finite(v.FieldByIndex(f.Index), joinKey(path, keyOf(f))); err != nil {
 				return err
 			}
 		}

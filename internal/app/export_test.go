@@ -53,11 +53,15 @@ func onnxMatchesPredict(t *testing.T, ckpt string, images []string, classes int)
 	}
 	var raw []byte
 	for _, path := range images {
-		x, err := prepareImage(c, path)
+		img, _, err := (&fileSource{paths: []string{path}, channels: c.Model.Input.Channels}).Load(0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range x {
+		x, err := predictTransform(c).Apply(img, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range x.Data {
 			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
 		}
 	}

@@ -123,12 +123,8 @@ func predictPaths(o PredictOptions, paths []string, emit *predictWriter, stderr 
 	}
 	defer net.Close()
 	in := c.Model.Input
-	_, tf := train.Transforms(c)
-	if tf.Resize == 0 {
-		tf.Resize = min(in.Width, in.Height) // a net trained without resizing takes other sizes; its own is unchanged
-	}
 	src := &fileSource{paths: paths, channels: in.Channels}
-	l, err := dataset.NewLoader(src, tf, dataset.LoaderConfig{BatchSize: batch, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch, KeepGoing: true})
+	l, err := dataset.NewLoader(src, predictTransform(c), dataset.LoaderConfig{BatchSize: batch, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch, KeepGoing: true})
 	if err != nil {
 		return usage(err)
 	}
@@ -369,24 +365,12 @@ func decodeImage(path string) (dataset.Image, error) {
 	return img, nil
 }
 
-// prepareImage decodes an image and applies c's evaluation transform: the network's
-// input for it, [C, H, W].
-func prepareImage(c *config.Config, path string) ([]float32, error) {
-	in := c.Model.Input
+// predictTransform is c's evaluation transform for images of any size: a network
+// trained without resizing is given its own size (unchanged when it matches).
+func predictTransform(c *config.Config) dataset.Transform {
 	_, tf := train.Transforms(c)
-	img, err := decodeImage(path)
-	if err != nil {
-		return nil, err
-	}
-	if img, err = dataset.ToChannels(img, in.Channels); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	if tf.Resize == 0 {
-		tf.Resize = min(in.Width, in.Height)
+		tf.Resize = min(c.Model.Input.Width, c.Model.Input.Height)
 	}
-	tensor, err := tf.Apply(img, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return tensor.Data, nil
+	return tf
 }

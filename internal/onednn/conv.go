@@ -121,8 +121,11 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 		return nil, err
 	}
 	defer destroyPD(fpd)
+	if err := c.buildForward(xPlain, wPlain, yPlain, bPlain, C.const_dnnl_primitive_desc_t(fpd)); err != nil {
+		return nil, err
+	}
 	if b.inference {
-		return c, c.forwardOnly(xPlain, wPlain, yPlain, bPlain, C.const_dnnl_primitive_desc_t(fpd))
+		return c, nil
 	}
 	if err := status("backward data desc", C.dnnl_convolution_backward_data_desc_init(&bdd, C.dnnl_convolution_direct,
 		&xAny, &wAny, &yAny, &strides[0], &padL[0], &padR[0])); err != nil {
@@ -142,23 +145,11 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 		return nil, err
 	}
 	defer destroyPD(bwpd)
-	f := C.const_dnnl_primitive_desc_t(fpd)
 	bd := C.const_dnnl_primitive_desc_t(bdpd)
 	bw := C.const_dnnl_primitive_desc_t(bwpd)
 
-	// Stages and outputs, shared where two primitives chose the same layout.
-	if c.x, err = b.stage("x to forward layout", xPlain, queryMD(f, C.dnnl_query_src_md)); err != nil {
-		return nil, err
-	}
-	if c.w, err = b.stage("w to forward layout", wPlain, queryMD(f, C.dnnl_query_weights_md)); err != nil {
-		return nil, err
-	}
-	if c.bias, err = b.plainStage("b", C.dnnl_f32, p.OutC); err != nil {
-		return nil, err
-	}
-	if c.y, err = b.newOutput("y from forward layout", yPlain, queryMD(f, C.dnnl_query_dst_md), out.Len()); err != nil {
-		return nil, err
-	}
+	// Backward's stages and outputs, shared with forward's where two primitives
+	// chose the same layout.
 	wBD, err := b.stage("w to backward data layout", wPlain, queryMD(bd, C.dnnl_query_weights_md), c.w)
 	if err != nil {
 		return nil, err
@@ -182,11 +173,6 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 		return nil, err
 	}
 
-	if c.fwd, err = b.newKernel("conv forward", fpd,
-		arg{kind: C.DNNL_ARG_SRC, md: c.x.want}, arg{kind: C.DNNL_ARG_WEIGHTS, md: c.w.want},
-		arg{kind: C.DNNL_ARG_BIAS, md: bPlain}, arg{kind: C.DNNL_ARG_DST, md: c.y.md}); err != nil {
-		return nil, err
-	}
 	c.w2 = wBD
 	if c.bwdData, err = b.newKernel("conv backward data", bdpd,
 		arg{kind: C.DNNL_ARG_WEIGHTS, md: wBD.want}, arg{kind: C.DNNL_ARG_DIFF_DST, md: c.dy.want},
@@ -202,9 +188,9 @@ func (b *Backend) newConv(p backend.ConvParams) (*conv, error) {
 	return c, nil
 }
 
-// forwardOnly builds the forward kernel and what it reads and writes, nothing for
-// backward (an inference backend).
-func (c *conv) forwardOnly(xPlain, wPlain, yPlain, bPlain md, f C.const_dnnl_primitive_desc_t) error {
+// buildForward builds the forward kernel and what it reads and writes (all an
+// inference backend builds).
+func (c *conv) buildForward(xPlain, wPlain, yPlain, bPlain md, f C.const_dnnl_primitive_desc_t) error {
 	b, p := c.b, c.p
 	var err error
 	if c.x, err = b.stage("x to forward layout", xPlain, queryMD(f, C.dnnl_query_src_md)); err != nil {

@@ -390,6 +390,13 @@ static inline CUresult axk_scale(CUfunction f, CUstream s, unsigned grid, unsign
 	void *args[] = {&px, &sc, &n};
 	return axk_launch(f, s, grid, block, args);
 }
+/* axpy(float alpha, const float *x, float *y, long long n) */
+static inline CUresult axk_axpy(CUfunction f, CUstream s, unsigned grid, unsigned block, float alpha, uintptr_t x,
+	uintptr_t y, long long n) {
+	void *px = AXP(x), *py = AXP(y);
+	void *args[] = {&alpha, &px, &py, &n};
+	return axk_launch(f, s, grid, block, args);
+}
 /* nonfinite(const float *x, long long n, int *flag) */
 static inline CUresult axk_nonfinite(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x, long long n,
 	uintptr_t flag) {

@@ -51,9 +51,14 @@ type Backend interface {
 	ReLUBackward(y, dy, dx Buffer) error
 	// Dropout with inverted scaling: mask[i] = 0 or 1/(1-p), drawn by DropoutKeep
 	// so every backend draws the same mask from the same seed; y = x * mask.
+	// Its backward is Mul: dx = dy * mask.
 	DropoutForward(x, y, mask Buffer, p float32, seed uint64) error
-	// dx = dy * mask.
-	DropoutBackward(dy, mask, dx Buffer) error
+	// Mul: out = a * b elementwise (out may be a or b): dropout's backward, and
+	// a mask drawn elsewhere applied.
+	Mul(a, b, out Buffer) error
+	// Axpy: y += alpha * x elementwise, in float32: the executor adds gradient
+	// contributions that arrive from another device.
+	Axpy(alpha float32, x, y Buffer) error
 	// SoftmaxCrossEntropy scores the first n rows of logits [>=n, c] against their
 	// labels and adds to sums [3]: the rows' summed loss, -log softmax(row)[label];
 	// the rows whose label no class outscores (top-1 hits); and the rows with fewer

@@ -6,12 +6,6 @@ import (
 	"alexnet/internal/lowp"
 )
 
-// Rounder is what Emulate needs of a backend: dst = f.Round(src) elementwise, the
-// same length; dst may be src, and takes src's layout.
-type Rounder interface {
-	Round(dst, src Buffer, f lowp.Format) error
-}
-
 // Emulate wraps a float32 backend so that its convolutions and linear layers round
 // where a GPU computing in p (BF16 or FP16) rounds; see Precision. It changes the
 // numbers, not the speed: it exists so that reduced-precision training, loss

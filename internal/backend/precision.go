@@ -69,25 +69,3 @@ func ParsePrecision(s string) (Precision, error) {
 	}
 	return 0, fmt.Errorf("precision %q: want %s", s, strings.Join(Precisions, ", "))
 }
-
-// NativePrecision is a backend that may implement a precision itself: Open wraps a
-// backend in Emulate when BF16 or FP16 is asked for and the backend does not report
-// it native. The answer may depend on the machine (the cpu backend computes bf16
-// natively only where the CPU has bf16 instructions).
-type NativePrecision interface {
-	NativePrecision(p Precision) bool
-}
-
-// HostMemory is a backend whose buffers are host memory (cpu, ref). Host returns a
-// buffer's values in plain order for the caller to fill, and counts the buffer as
-// written: a checkpoint is then read from the file straight into the buffer instead
-// of through a copy of it (model.Network.WeightDest).
-type HostMemory interface {
-	Host(b Buffer) ([]float32, error)
-}
-
-// IsNative reports whether b computes p itself.
-func IsNative(b Backend, p Precision) bool {
-	n, ok := b.(NativePrecision)
-	return ok && n.NativePrecision(p)
-}

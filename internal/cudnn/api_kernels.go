@@ -28,6 +28,10 @@ func launchScale(f C.CUfunction, s C.cudaStream_t, grid, block int, x devPtr, sc
 	return cuErr("cuLaunchKernel(scale)", C.axk_scale(f, s, C.unsigned(grid), C.unsigned(block), x.c(), C.float(sc), C.longlong(n)))
 }
 
+func launchAxpy(f C.CUfunction, s C.cudaStream_t, grid, block int, alpha float32, x, y devPtr, n int) error {
+	return cuErr("cuLaunchKernel(axpy)", C.axk_axpy(f, s, C.unsigned(grid), C.unsigned(block), C.float(alpha), x.c(), y.c(), C.longlong(n)))
+}
+
 func launchNonfinite(f C.CUfunction, s C.cudaStream_t, grid, block int, x devPtr, n int, flag devPtr) error {
 	return cuErr("cuLaunchKernel(nonfinite)", C.axk_nonfinite(f, s, C.unsigned(grid), C.unsigned(block), x.c(), C.longlong(n), flag.c()))
 }

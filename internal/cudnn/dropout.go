@@ -39,11 +39,12 @@ func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint
 		xp, yp, mp, seed, p, scale, n))
 }
 
-func (b *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
-	a := b.args("dropout backward")
-	dyp, n := a.any(dy, "dy")
-	mp := a.get(mask, n, "mask")
-	dxp := a.get(dx, n, "dx")
+// Mul: out = a * b (dropout's backward: dx = dy * mask).
+func (b *Backend) Mul(x, y, out backend.Buffer) error {
+	a := b.args("mul")
+	dyp, n := a.any(x, "a")
+	mp := a.get(y, n, "b")
+	dxp := a.get(out, n, "out")
 	if a.err != nil || n == 0 {
 		return a.err
 	}

@@ -129,6 +129,12 @@ extern "C" __global__ void scale(float *x, float s, long long n) {
 	GRID_LOOP(i, n) { x[i] = x[i] * s; }
 }
 
+// y += alpha * x (Backend.Axpy): a gradient that arrives from another device added.
+// No FMA (--fmad=false), so alpha 1 adds exactly as the CPU backends do.   x, y [n]
+extern "C" __global__ void axpy(float alpha, const float *x, float *y, long long n) {
+	GRID_LOOP(i, n) { y[i] = y[i] + alpha * x[i]; }
+}
+
 // *flag = 1 when some x[i] is infinite or NaN (Backend.AllFinite). Every writer
 // writes the same value, so the race is harmless.   x [n]
 extern "C" __global__ void nonfinite(const float *x, long long n, int *flag) {
@@ -326,7 +332,7 @@ extern "C" __global__ void adaptive_avg_backward(const float *dy, float *dx, lon
 const xentThreads = 256
 
 // kernelNames are the entry points looked up after loading the module.
-var kernelNames = []string{"sgd_multi", "scale", "nonfinite", "to16", "from16", "add16", "round16", "from16_bias",
+var kernelNames = []string{"sgd_multi", "scale", "axpy", "nonfinite", "to16", "from16", "add16", "round16", "from16_bias",
 	"dropout_forward", "mul", "softmax_xent", "xent_sums", "adaptive_avg_forward", "adaptive_avg_backward"}
 
 // pickArch chooses what to compile for a GPU of compute capability cc (e.g. 90)

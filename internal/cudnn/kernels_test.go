@@ -23,6 +23,7 @@ import (
 var kernelParams = map[string][]string{
 	"sgd_multi":             {fmt.Sprintf("b8[%d]", sgdBatchBytes), ".f32", ".f32"},
 	"scale":                 {".u64", ".f32", ".u64"},
+	"axpy":                  {".f32", ".u64", ".u64", ".u64"},
 	"nonfinite":             {".u64", ".u64", ".u64"},
 	"to16":                  {".u64", ".u64", ".u32", ".u64"},
 	"from16":                {".u64", ".u64", ".u32", ".u64"},

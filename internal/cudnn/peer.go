@@ -9,7 +9,7 @@ import (
 // CopyPeer moves rows runs of width floats from src (a buffer of from, another cuda
 // backend or this one) into dst, run r from src[srcOff+r*srcStride:] to
 // dst[dstOff+r*dstStride:], with one cudaMemcpy2DAsync on this backend's stream. It
-// is what the two-tower model parallelism joins the towers with (parallel.PeerCopier):
+// is what the two-tower model parallelism joins the towers with (backend.PeerCopier):
 // cudaMemcpyDefault under unified addressing takes the peer-to-peer path between two
 // GPUs once peer access is enabled, and is a device copy when both towers share one.
 // The caller orders it: from is synchronised before, this backend after.

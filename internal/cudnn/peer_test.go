@@ -1,6 +1,6 @@
 package cudnn
 
-import "alexnet/internal/parallel"
+import "alexnet/internal/backend"
 
 // The towers join through CopyPeer when the backend offers it.
-var _ parallel.PeerCopier = (*Backend)(nil)
+var _ backend.PeerCopier = (*Backend)(nil)

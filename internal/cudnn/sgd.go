@@ -81,6 +81,22 @@ func (b *Backend) Scale(x backend.Buffer, s float32) error {
 	return wrapOp(a.op, launchScale(b.kern.fn["scale"], b.stream, gridFor(n, elemBlock), elemBlock, p, s, n))
 }
 
+// Axpy: y += alpha * x.
+func (b *Backend) Axpy(alpha float32, x, y backend.Buffer) error {
+	a := b.args("axpy")
+	xp, n := a.any(x, "x")
+	yp := a.get(y, n, "y")
+	if a.err != nil || n == 0 {
+		return a.err
+	}
+	done, err := b.enter(a.op)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return wrapOp(a.op, launchAxpy(b.kern.fn["axpy"], b.stream, gridFor(n, elemBlock), elemBlock, alpha, xp, yp, n))
+}
+
 // AllFinite reports whether no value of bs is infinite or NaN: one flag on the
 // device, cleared, set by a kernel pass over each buffer, and read back (which
 // waits for the stream).

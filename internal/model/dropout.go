@@ -31,5 +31,5 @@ func (l *dropoutLayer) backward() error {
 	if !l.trained {
 		return l.b.Copy(l.dx, l.dy)
 	}
-	return l.b.DropoutBackward(l.dy, l.mask, l.dx)
+	return l.b.Mul(l.dy, l.mask, l.dx)
 }

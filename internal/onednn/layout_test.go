@@ -216,9 +216,23 @@ func TestLayoutDropoutAndLoss(t *testing.T) {
 	m.check("dropout mask", mask, 0)
 	dy, dx := m.blocked(s), m.blocked(s)
 	m.both("dropout backward", func(be backend.Backend, at func(twin) backend.Buffer) error {
-		return be.DropoutBackward(at(dy), at(mask), at(dx))
+		return be.Mul(at(dy), at(mask), at(dx))
 	})
 	m.check("dropout dx", dx, 0)
+	// Axpy over every pair of layouts: y keeps its values' meaning whatever it holds.
+	for _, c := range []struct {
+		name string
+		x, y twin
+	}{
+		{"both blocked", m.blocked(s), m.blocked(s)},
+		{"x plain, y blocked", m.plain(m.random(s.Len())), m.blocked(s)},
+		{"x blocked, y plain", m.blocked(s), m.plain(m.random(s.Len()))},
+	} {
+		m.both("axpy "+c.name, func(be backend.Backend, at func(twin) backend.Buffer) error {
+			return be.Axpy(1, at(c.x), at(c.y))
+		})
+		m.check("axpy y, "+c.name, c.y, 0)
+	}
 
 	// Logits as [2, C*9]: each row is one image's C*H*W values in NCHW order.
 	logits, dlogits := m.blocked(s), m.blocked(s)

@@ -58,34 +58,70 @@ func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint
 	return nil
 }
 
-func (b *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
-	a := args{b: b, op: "cpu dropout backward"}
-	dyb := a.get(dy, -1, "dy")
-	var mb, dxb *buffer
-	if dyb != nil {
-		mb, dxb = a.get(mask, dyb.n, "mask"), a.get(dx, dyb.n, "dx")
+// Mul: out = a * b (dropout's backward: dx = dy * mask). out is written plain.
+func (b *Backend) Mul(a, bb, out backend.Buffer) error {
+	g := args{b: b, op: "cpu mul"}
+	ab := g.get(a, -1, "a")
+	var bbuf, ob *buffer
+	if ab != nil {
+		bbuf, ob = g.get(bb, ab.n, "b"), g.get(out, ab.n, "out")
 	}
-	if a.err != nil {
-		return a.err
+	if g.err != nil {
+		return g.err
 	}
-	dys, releaseDY, err := b.plainF32(dyb)
+	as, releaseA, err := b.plainF32(ab)
 	if err != nil {
-		return fmt.Errorf("cpu dropout backward: dy: %w", err)
+		return fmt.Errorf("cpu mul: a: %w", err)
 	}
-	defer releaseDY()
-	ms, releaseM, err := b.plainF32(mb)
+	defer releaseA()
+	bs, releaseB, err := b.plainF32(bbuf)
 	if err != nil {
-		return fmt.Errorf("cpu dropout backward: mask: %w", err)
+		return fmt.Errorf("cpu mul: b: %w", err)
 	}
-	defer releaseM()
-	dxs := dxb.f32()
-	b.parallel(len(dys), grain, func(lo, hi int) {
+	defer releaseB()
+	outs := ob.f32()
+	b.parallel(len(as), grain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			dxs[i] = dys[i] * ms[i]
+			outs[i] = as[i] * bs[i]
 		}
 	})
-	dxb.lay = nil
-	dxb.wrote()
+	ob.lay = nil
+	ob.wrote()
+	return nil
+}
+
+// Axpy: y += alpha * x. Where the layouts differ, y becomes plain and x is read
+// through a plain view; where they agree (padding zero in both) the loop runs on
+// the stored floats as they are.
+func (b *Backend) Axpy(alpha float32, x, y backend.Buffer) error {
+	g := args{b: b, op: "cpu axpy"}
+	xb := g.get(x, -1, "x")
+	var yb *buffer
+	if xb != nil {
+		yb = g.get(y, xb.n, "y")
+	}
+	if g.err != nil {
+		return g.err
+	}
+	xs, ys := xb.f32(), yb.f32()
+	if !sameLayout(xb.lay, yb.lay) {
+		if err := b.makePlain(yb); err != nil {
+			return fmt.Errorf("cpu axpy: y: %w", err)
+		}
+		var release func()
+		var err error
+		if xs, release, err = b.plainF32(xb); err != nil {
+			return fmt.Errorf("cpu axpy: x: %w", err)
+		}
+		defer release()
+		ys = yb.f32()
+	}
+	b.parallel(len(ys), grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ys[i] += alpha * xs[i]
+		}
+	})
+	yb.wrote()
 	return nil
 }
 

@@ -59,7 +59,7 @@ func (l *dropoutOp) forward(train bool, seed uint64) error {
 	if err := l.b.Upload(l.mask, l.host); err != nil {
 		return err
 	}
-	return l.b.DropoutBackward(l.x, l.mask, l.y) // y = x * mask
+	return l.b.Mul(l.x, l.mask, l.y) // y = x * mask
 }
 
 // backward: dx = dy * mask.
@@ -70,5 +70,5 @@ func (l *dropoutOp) backward() error {
 	if !l.trained {
 		return l.b.Copy(l.dx, l.dy)
 	}
-	return l.b.DropoutBackward(l.dy, l.mask, l.dx)
+	return l.b.Mul(l.dy, l.mask, l.dx)
 }

@@ -7,27 +7,6 @@ import (
 	"alexnet/internal/backend"
 )
 
-// PeerCopier is what a backend may implement to move data between its buffers and
-// another backend's (or its own) without staging through host memory: on GPUs,
-// cudaMemcpy2DAsync with cudaMemcpyDefault under unified addressing, which takes
-// the peer-to-peer path when peer access is enabled.
-//
-// The copy is strided because the towers exchange parts of NCHW tensors: tower k's
-// channels of each image are one run of floats, and the runs of consecutive images
-// are a whole image apart. So CopyPeer copies rows runs of width floats, run r from
-// src[srcOff + r*srcStride:] to dst[dstOff + r*dstStride:]. dst belongs to the
-// receiver; src belongs to from, which may be the receiver itself. (A whole-buffer
-// copy, CopyPeer(dst, src, from), cannot build the concatenation of two towers'
-// channels that a layer reading both towers needs, and the backend interface has no
-// offsets; hence the strides.)
-//
-// Ordering: the towers call the source backend's Sync before the copy is issued and
-// the receiver's Sync after it, before either buffer is written again; the copy may
-// be asynchronous on the receiver's queue in between.
-type PeerCopier interface {
-	CopyPeer(dst backend.Buffer, dstOff, dstStride int, src backend.Buffer, srcOff, srcStride, width, rows int, from backend.Backend) error
-}
-
 // copySet fills one buffer of a tower from pieces of the towers' buffers.
 type copySet struct {
 	what  string
@@ -39,7 +18,7 @@ type copySet struct {
 	moved *atomic.Int64 // floats that crossed between the towers
 	cross int64         // floats per run that cross
 
-	// Host staging, when the receiver is no PeerCopier: dst is assembled in host
+	// Host staging, when the receiver is no backend.PeerCopier: dst is assembled in host
 	// memory and uploaded whole (floats no piece covers are zeros), each source
 	// downloaded whole once.
 	host []float32
@@ -90,7 +69,7 @@ func (c *copySet) run() error {
 		return nil
 	}
 	dstStride := c.dst.Len() / c.rows
-	if pc, ok := c.to.(PeerCopier); ok {
+	if pc, ok := c.to.(backend.PeerCopier); ok {
 		for _, p := range c.parts {
 			if err := pc.CopyPeer(c.dst, p.dstOff, dstStride, p.src, p.srcOff, p.src.Len()/c.rows, p.width, c.rows, p.b); err != nil {
 				return fmt.Errorf("%s: copy from tower %d: %w", c.what, p.from, err)

@@ -30,15 +30,30 @@ func (r *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint
 	return nil
 }
 
-func (r *Backend) DropoutBackward(dy, mask, dx backend.Buffer) error {
-	ck := checker{op: "dropout backward"}
-	dys := ck.any(dy, "dy")
-	ms := ck.get(mask, len(dys), "mask")
-	dxs := ck.get(dx, len(dys), "dx")
+// Mul: out = a * b, dropout's backward (dx = dy * mask) among others.
+func (r *Backend) Mul(a, b, out backend.Buffer) error {
+	ck := checker{op: "mul"}
+	as := ck.any(a, "a")
+	bs := ck.get(b, len(as), "b")
+	outs := ck.get(out, len(as), "out")
 	if ck.err != nil {
 		return ck.err
 	}
-	dropoutBackward(dys, ms, dxs)
+	dropoutBackward(as, bs, outs)
+	return nil
+}
+
+// Axpy: y += alpha * x.
+func (r *Backend) Axpy(alpha float32, x, y backend.Buffer) error {
+	ck := checker{op: "axpy"}
+	xs := ck.any(x, "x")
+	ys := ck.get(y, len(xs), "y")
+	if ck.err != nil {
+		return ck.err
+	}
+	for i, v := range xs {
+		ys[i] += alpha * v
+	}
 	return nil
 }
 

@@ -116,7 +116,7 @@ func TestBadArguments(t *testing.T) {
 	cases["dropout p 1"] = b.DropoutForward(x, x, a(100), 1, 0)
 	cases["dropout p negative"] = b.DropoutForward(x, x, a(100), -0.1, 0)
 	cases["dropout p NaN"] = b.DropoutForward(x, x, a(100), float32(math.NaN()), 0)
-	cases["dropout mask wrong"] = b.DropoutBackward(x, a(99), x)
+	cases["dropout mask wrong"] = b.Mul(x, a(99), x)
 	cases["sgd v wrong"] = b.SGD([]backend.SGDParam{{W: x, G: x, V: a(1), LR: 0.1}}, 0.9, 1)
 	cases["upload wrong"] = b.Upload(x, make([]float32, 3))
 	cases["download wrong"] = b.Download(make([]float32, 3), x)

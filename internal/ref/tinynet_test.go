@@ -185,7 +185,7 @@ func (net *tinyNet) backward() error {
 		case "flatten":
 			err = b.Copy(dx, dy)
 		case "dropout":
-			err = b.DropoutBackward(dy, l.mask, dx)
+			err = b.Mul(dy, l.mask, dx)
 		}
 		if err != nil {
 			return err

@@ -110,6 +110,7 @@ func RunWith(t *testing.T, open func() (backend.Backend, error), o Options) {
 	t.Run("softmaxce-nan", s.softmaxNaN)
 	t.Run("sgd", s.sgd)
 	t.Run("scale", s.scale)
+	t.Run("axpy", s.axpy)
 	t.Run("allfinite", s.allFinite)
 	t.Run("chain", s.chain)
 }
@@ -641,7 +642,7 @@ func (s *suite) dropout(t *testing.T) {
 			dy := s.upload(t, random(rng, n, 1))
 			dx := s.upload(t, random(rng, n, 9))
 			s.both(t, "backward", func(be backend.Backend, at func(pair) backend.Buffer) error {
-				return be.DropoutBackward(at(dy), at(mask), at(dx))
+				return be.Mul(at(dy), at(mask), at(dx))
 			})
 			s.check(t, "backward dx", dx, s.o.Tol)
 		})
@@ -776,6 +777,25 @@ func (s *suite) scale(t *testing.T) {
 		return be.Scale(at(x), 65536)
 	})
 	s.check(t, "x*65536", x, s.o.Tol)
+}
+
+// axpy: y += alpha*x, with alphas whose products are exact, so every backend adds
+// the same float32 sums bit for bit (the executor relies on that for alpha 1).
+func (s *suite) axpy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(92, 0))
+	for _, alpha := range []float32{1, -0.5} {
+		x := s.upload(t, random(rng, 5003, 3))
+		y := s.upload(t, random(rng, 5003, 3))
+		xv, yv := download(t, s.ref, x.ref, 5003), download(t, s.ref, y.ref, 5003)
+		s.both(t, "axpy", func(be backend.Backend, at func(pair) backend.Buffer) error {
+			return be.Axpy(alpha, at(x), at(y))
+		})
+		want := make([]float32, len(yv))
+		for i := range yv {
+			want[i] = yv[i] + alpha*xv[i]
+		}
+		compare(t, fmt.Sprintf("y + %g*x", alpha), want, download(t, s.dut, y.dut, 5003), 0)
+	}
 }
 
 // allFinite finds one infinity or NaN anywhere in a list of buffers.

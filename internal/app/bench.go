@@ -176,35 +176,30 @@ func Bench(o BenchOptions, out io.Writer) error {
 			return err
 		}
 		inferMS = append(inferMS, ms)
-		// Per layer (one device only): synchronise around each layer so its time is
-		// its own. The towers overlap their layers, so only whole steps mean much there.
-		single := net.Single
-		if single == nil {
-			continue
-		}
-		b := net.Backend
+		// Per layer: synchronise around each layer so its time is its own. On the
+		// towers a layer's time includes its copies and the waits at its joins.
 		step++
 		for i := range infos {
 			ms, err := timeIt(func() error {
-				if err := single.ForwardLayer(i, true, seed); err != nil {
+				if err := net.ForwardLayer(i, true, seed); err != nil {
 					return err
 				}
-				return b.Sync()
+				return net.Sync()
 			})
 			if err != nil {
 				return err
 			}
 			fwd[i] = append(fwd[i], ms)
 		}
-		if err := single.Loss(labels); err != nil {
+		if err := net.Loss(labels); err != nil {
 			return err
 		}
 		for i := len(infos) - 1; i >= 0; i-- {
 			ms, err := timeIt(func() error {
-				if err := single.BackwardLayer(i); err != nil {
+				if err := net.BackwardLayer(i); err != nil {
 					return err
 				}
-				return b.Sync()
+				return net.Sync()
 			})
 			if err != nil {
 				return err
@@ -229,18 +224,13 @@ func Bench(o BenchOptions, out io.Writer) error {
 		}
 	}
 	r.LoaderWorkers = c.Data.Workers
-	for _, b := range net.backends {
+	for _, b := range net.Backends() {
 		if b.Name() == "cpu" {
 			r.CPUISA = onednn.ISA()
 		}
 	}
-	if net.Towers != nil {
-		r.CrossBytesPerStep = net.Towers.CrossBytesPerStep()
-	}
+	r.CrossBytesPerStep = net.CrossBytesPerStep()
 	for i, info := range infos {
-		if net.Single == nil {
-			break
-		}
 		r.Layers = append(r.Layers, BenchLayer{Name: info.Name, Type: info.Type, ForwardMS: median(fwd[i]), BackwardMS: median(bwd[i])})
 	}
 	if o.JSON {
@@ -310,22 +300,6 @@ func peakRSS() int64 {
 		return 0
 	}
 	return ru.Maxrss * 1024
-}
-
-// openBackend opens the backend named by the flag, else the config's, else auto.
-func openBackend(flag, fromConfig string, o backend.Options) (backend.Backend, error) {
-	name := flag
-	if name == "" {
-		name = fromConfig
-	}
-	b, err := backend.Open(name, o)
-	if err != nil {
-		if isUnavailable(err) {
-			return nil, unavailable(err)
-		}
-		return nil, usage(err)
-	}
-	return b, nil
 }
 
 // loaderThroughput times the config's training loader alone (decoding and the

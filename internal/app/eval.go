@@ -98,8 +98,8 @@ func evalBatch(o EvalOptions) int {
 // openInference builds the inference network of a checkpoint. A checkpoint of this
 // program is read in two passes over the file: its state (config, classes) from the
 // header, then, once the network exists, its weights straight into the network's
-// buffers (model.WeightLoader; the momentum is never read). A torchvision .pth, or
-// the towers, take the whole-file path of loadTrained.
+// buffers (model.WeightLoader; the momentum is never read), on one device or the
+// towers. A torchvision .pth takes the whole-file path of loadTrained.
 func openInference(src ConfigSource, weights, backendName string, threads, device, batch int) (*checkpoint.Checkpoint, *config.Config, *builtNet, error) {
 	r, err := checkpoint.Open(weights)
 	if err != nil {
@@ -123,18 +123,7 @@ func openInference(src ConfigSource, weights, backendName string, threads, devic
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if net.Single == nil { // the towers: the whole checkpoint, as LoadWeights wants it
-		full, err := loadCheckpoint(weights)
-		if err == nil {
-			err = net.LoadWeights(full.Weights)
-		}
-		if err != nil {
-			net.Close()
-			return nil, nil, nil, usage(fmt.Errorf("%s: %w", weights, err))
-		}
-		return ck, c, net, nil
-	}
-	l := net.Single.WeightLoader()
+	l := net.WeightLoader()
 	if err := r.LoadWeightsInto(l.Dest); err != nil {
 		net.Close()
 		if checkpoint.IsBadFile(err) { // corrupt, or weights this network does not have

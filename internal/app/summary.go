@@ -5,7 +5,6 @@ import (
 
 	"alexnet/internal/jsonx"
 	"alexnet/internal/model"
-	"alexnet/internal/parallel"
 )
 
 // SummaryOptions are the flags of `alexnet summary`.
@@ -33,9 +32,9 @@ func Summary(o SummaryOptions, out io.Writer) error {
 	if err != nil {
 		return usage(err)
 	}
-	var ps *parallel.Summary
+	var ps *model.PlacementSummary
 	if c.Parallel.Mode == "model" {
-		if ps, err = parallel.Summarize(name, c.Model, c.Parallel, batch); err != nil {
+		if ps, err = model.SummarizePlacement(name, c.Model, c.Parallel, batch); err != nil {
 			return usage(err)
 		}
 	}
@@ -43,7 +42,7 @@ func Summary(o SummaryOptions, out io.Writer) error {
 		if ps != nil {
 			return jsonx.Write(out, struct {
 				*model.Summary
-				Parallel *parallel.Summary `json:"parallel"`
+				Parallel *model.PlacementSummary `json:"parallel"`
 			}{s, ps})
 		}
 		return jsonx.Write(out, s)

@@ -3,60 +3,81 @@ package model
 import (
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
+	"sync/atomic"
 
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
-	"alexnet/internal/safetensors"
 )
 
-// Param is one parameter tensor with its gradient and momentum, on the backend.
-type Param struct {
-	Name      string // "conv1.weight", as in a PyTorch state_dict
-	Shape     []int
-	Len       int
-	W, G, V   backend.Buffer
-	LRMult    float32
-	DecayMult float32
-	layer     LayerInfo
-	bias      bool
-}
-
-// Network is a model built on a backend for a fixed batch size. Smaller batches
-// run padded: the rows past n are zeros and take no part in the loss.
+// Network is a model built for a fixed batch size on one device or more: the
+// executor. Plan places each layer's part on each device (Place); one device is
+// the case of one part, where every layer runs whole and nothing is copied. The
+// parts run at once, each in its own goroutine on its own backend, and meet only
+// at the layers that read another part's data (see phase). Smaller batches run
+// padded: the rows past n are zeros and take no part in the loss.
 type Network struct {
 	Cfg    config.Model
 	Info   []LayerInfo
+	Plan   []PlacedLayer
 	Params []*Param
-	B      backend.Backend
 	Batch  int
 
-	layers  []layer
-	input   backend.Buffer
-	logits  backend.Buffer
-	dlogits backend.Buffer
-	owned   []backend.Buffer
-	n       int // rows of the current batch that are real
-	// sums holds Loss's running [loss sum, top-1 hits, top-5 hits] over scored rows,
-	// on the backend until TakeScores reads them.
-	sums   backend.Buffer
-	scored int
+	parts []*part
+	// Whole passes, and each layer's alone (ForwardLayer, BackwardLayer).
+	fwd, bwd           []phase
+	fwdLayer, bwdLayer [][]phase
+	n                  int // rows of the current batch that are real
+	// Set by Forward for the parts' goroutines: whether to train, and each
+	// dropout layer's seed.
+	train bool
+	seeds []uint64
+	moved atomic.Int64
 	// lossScale multiplies the loss's gradient (fp16 training); Step divides it out.
 	lossScale float64
-	sgd       []backend.SGDParam
+	// sums holds Loss's running [loss sum, top-1 hits, top-5 hits] over scored rows
+	// on the first part, until TakeScores reads them (allocated on first use).
+	sums   backend.Buffer
+	scored int
 	// inference: built for forward passes only (NewInference): no gradients, no
 	// momentum, no dropout masks.
 	inference bool
+	// closeBackends: the network opened its backends (NewOn) and closes them.
+	closeBackends bool
+}
+
+// part is one device's share of the network.
+type part struct {
+	t      int
+	device string
+	b      backend.Backend
+	input  backend.Buffer
+	layers []*partLayer
+	params []*paramPart // the part's rows of the network's parameters, in order
+	owned  []backend.Buffer
+	grads  []backend.Buffer
+	lay    partLayout
+	sgd    []backend.SGDParam
+}
+
+// partLayer is one part's share of one layer, bound to its buffers.
+type partLayer struct {
+	op    layer          // nil where the part has no work in the layer
+	bufs                 // the op's
+	own   backend.Buffer // the part's share of the output (y, unless extended)
+	ownDy backend.Buffer // its gradient
+	inDx  backend.Buffer // gradient of the part's share of the input
+	sum   backend.Buffer // another part's contribution to inDx
+
+	fwdIn, fwdOut, bwdIn, bwdOut, bwdAdd *copySet
 }
 
 // errInference is what training calls on an inference network return.
 var errInference = errors.New("the network was built for inference (model.NewInference): no gradients or optimizer state")
 
 // New plans the model and builds it on b for batches of up to batch images. The
-// parameters are allocated zeroed; call Init or LoadWeights.
+// parameters are allocated zeroed; call Init or LoadWeights. b stays the caller's.
 func New(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
-	return newNetwork(cfg, b, batch, false)
+	return build(cfg, []string{""}, []backend.Backend{b}, batch, false)
 }
 
 // NewInference builds the model for forward passes only (predict, eval): parameters
@@ -64,10 +85,49 @@ func New(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
 // the identity in place. For AlexNet that is a third of a training network's
 // parameter memory. Loss and the scores still work (eval); training calls fail.
 func NewInference(cfg config.Model, b backend.Backend, batch int) (*Network, error) {
-	return newNetwork(cfg, b, batch, true)
+	return build(cfg, []string{""}, []backend.Backend{b}, batch, true)
 }
 
-func newNetwork(cfg config.Model, b backend.Backend, batch int, inference bool) (*Network, error) {
+// NewOn builds the model over devices, one part each (one device, or two: the
+// paper's towers), opening a backend for each device with open: once per part, so
+// that two parts on one kind of device still get separate instances. The network
+// closes them.
+func NewOn(cfg config.Model, devices []string, open func(device string) (backend.Backend, error), batch int, inference bool) (*Network, error) {
+	var bs []backend.Backend
+	closeAll := func() {
+		for _, b := range bs {
+			b.Close()
+		}
+	}
+	for t, d := range devices {
+		b, err := open(d)
+		if err != nil {
+			closeAll()
+			if len(devices) == 1 {
+				return nil, err
+			}
+			return nil, fmt.Errorf("tower %d on device %s: %w", t, d, err)
+		}
+		for _, o := range bs {
+			if o == b {
+				// The parts run at once; a backend is not safe for that (oneDNN's
+				// shares ReLU kernels between buffers of one length, for one).
+				closeAll()
+				return nil, fmt.Errorf("parallel: open returned one backend for both towers; each tower needs its own instance")
+			}
+		}
+		bs = append(bs, b)
+	}
+	m, err := build(cfg, devices, bs, batch, inference)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	m.closeBackends = true
+	return m, nil
+}
+
+func build(cfg config.Model, devices []string, bs []backend.Backend, batch int, inference bool) (*Network, error) {
 	infos, err := Plan(cfg)
 	if err != nil {
 		return nil, err
@@ -75,7 +135,21 @@ func newNetwork(cfg config.Model, b backend.Backend, batch int, inference bool) 
 	if batch <= 0 {
 		return nil, fmt.Errorf("batch size must be positive (got %d)", batch)
 	}
-	m := &Network{Cfg: cfg, Info: infos, B: b, Batch: batch, lossScale: 1, inference: inference}
+	align := 1
+	for _, b := range bs {
+		if a, ok := b.(backend.ChannelAligner); ok {
+			align = max(align, a.ChannelBlock())
+		}
+	}
+	plan, err := Place(infos, len(bs), align)
+	if err != nil {
+		return nil, err
+	}
+	m := &Network{Cfg: cfg, Info: infos, Plan: plan, Batch: batch, lossScale: 1, inference: inference,
+		seeds: make([]uint64, len(plan))}
+	for t, b := range bs {
+		m.parts = append(m.parts, &part{t: t, device: devices[t], b: b})
+	}
 	if err := m.build(); err != nil {
 		m.Close()
 		return nil, err
@@ -83,293 +157,282 @@ func newNetwork(cfg config.Model, b backend.Backend, batch int, inference bool) 
 	return m, nil
 }
 
-func (m *Network) alloc(n int) (backend.Buffer, error) {
-	buf, err := m.B.Alloc(n)
-	if err != nil {
-		return nil, fmt.Errorf("allocate %d floats on %s: %w", n, m.B.Name(), err)
+func (pt *part) alloc(perImage, n int) (backend.Buffer, error) {
+	if perImage == 0 {
+		return nil, nil
 	}
-	m.owned = append(m.owned, buf)
+	buf, err := pt.b.Alloc(perImage * n)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %d floats on %s: %w", perImage*n, pt.b.Name(), err)
+	}
+	pt.owned = append(pt.owned, buf)
 	return buf, nil
 }
 
 func (m *Network) build() error {
-	N := m.Batch
-	var err error
-	if m.input, err = m.alloc(N * m.Info[0].In.PerImage()); err != nil {
+	for _, pt := range m.parts {
+		if err := m.buildBuffers(pt); err != nil {
+			return err
+		}
+	}
+	if err := m.buildParams(); err != nil {
 		return err
 	}
-	// Forward buffers: each layer writes a new output, except in-place ones.
-	ios := make([]bufs, len(m.Info))
-	x := m.input
-	for i, info := range m.Info {
-		ios[i].x = x
-		if info.InPlace || (m.inference && info.Type == config.Dropout) {
-			ios[i].y = x
-		} else if ios[i].y, err = m.alloc(N * info.Out.PerImage()); err != nil {
-			return err
-		}
-		x = ios[i].y
-	}
-	m.logits = x
-	if m.inference {
-		// The loss's gradient only: Loss writes it as it scores (eval).
-		if m.dlogits, err = m.alloc(N * m.Info[len(m.Info)-1].Out.PerImage()); err != nil {
-			return err
-		}
-		if m.sums, err = m.alloc(3); err != nil {
-			return err
-		}
-		return m.newLayers(ios)
-	}
-	ids, sizes := gradPlan(m.Info)
-	grads := make([]backend.Buffer, len(sizes))
-	for id, size := range sizes {
-		if grads[id], err = m.alloc(N * size); err != nil {
-			return err
+	for _, pt := range m.parts {
+		for i := range m.Plan {
+			if err := m.buildOp(pt, i); err != nil {
+				return fmt.Errorf("layer %s%s (%s): %w", m.Plan[i].Name, m.on(pt), pt.b.Name(), err)
+			}
 		}
 	}
-	m.dlogits = grads[0]
-	if m.sums, err = m.alloc(3); err != nil {
-		return err
-	}
-	for i := range m.Info {
-		if i+1 < len(m.Info) {
-			ios[i].dy = grads[ids[i+1]]
-		} else {
-			ios[i].dy = m.dlogits
-		}
-		if ids[i] >= 0 {
-			ios[i].dx = grads[ids[i]]
+	// The copies read other parts' buffers, so they come last.
+	for _, pt := range m.parts {
+		for i := range m.Plan {
+			if err := m.buildCopies(pt, i); err != nil {
+				return fmt.Errorf("layer %s%s: %w", m.Plan[i].Name, m.on(pt), err)
+			}
 		}
 	}
-	return m.newLayers(ios)
+	m.buildPhases()
+	return nil
 }
 
-func (m *Network) newLayers(ios []bufs) error {
-	for i, info := range m.Info {
-		l, err := m.newLayer(info, ios[i])
-		if err != nil {
-			return fmt.Errorf("layer %s on %s: %w", info.Name, m.B.Name(), err)
+// buildBuffers allocates a part's activations and their gradients (layout).
+func (m *Network) buildBuffers(pt *part) error {
+	N := m.Batch
+	pt.lay = layout(m.Plan, pt.t, m.inference)
+	var err error
+	if pt.input, err = pt.alloc(pt.lay.input, N); err != nil {
+		return err
+	}
+	prev := pt.input
+	pt.layers = make([]*partLayer, len(m.Plan))
+	for i, l := range m.Plan {
+		tl := &partLayer{}
+		pt.layers[i] = tl
+		if !l.Parts[pt.t].Active {
+			continue
 		}
-		m.layers = append(m.layers, l)
+		sz := pt.lay.layers[i]
+		tl.x = prev
+		if sz.x > 0 {
+			if tl.x, err = pt.alloc(sz.x, N); err != nil {
+				return err
+			}
+		}
+		tl.y = tl.x
+		if sz.y > 0 {
+			if tl.y, err = pt.alloc(sz.y, N); err != nil {
+				return err
+			}
+		}
+		tl.own = tl.y
+		if sz.own > 0 {
+			if tl.own, err = pt.alloc(sz.own, N); err != nil {
+				return err
+			}
+		}
+		prev = tl.own
+	}
+	if m.inference {
+		return nil
+	}
+	pt.grads = make([]backend.Buffer, len(pt.lay.grads))
+	for id, size := range pt.lay.grads {
+		if pt.grads[id], err = pt.alloc(size, N); err != nil {
+			return err
+		}
+	}
+	for i, l := range m.Plan {
+		tl, pl, sz := pt.layers[i], l.Parts[pt.t], pt.lay.layers[i]
+		if i+1 < len(m.Plan) {
+			if id := pt.lay.ids[i+1]; id >= 0 {
+				tl.ownDy = pt.grads[id]
+			}
+		} else {
+			tl.ownDy = pt.grads[0]
+		}
+		if id := pt.lay.ids[i]; id >= 0 {
+			tl.inDx = pt.grads[id]
+		}
+		if !pl.Active {
+			continue
+		}
+		tl.dy = tl.ownDy
+		if sz.dy > 0 {
+			if tl.dy, err = pt.alloc(sz.dy, N); err != nil {
+				return err
+			}
+		}
+		if pl.NeedDx {
+			tl.dx = tl.inDx
+			if sz.dx > 0 {
+				if tl.dx, err = pt.alloc(sz.dx, N); err != nil {
+					return err
+				}
+			}
+		}
+		if sz.sum > 0 {
+			if tl.sum, err = pt.alloc(sz.sum, N); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-func (m *Network) newLayer(info LayerInfo, bf bufs) (layer, error) {
+// buildOp creates a part's op for layer i on its backend.
+func (m *Network) buildOp(pt *part, i int) error {
 	N := m.Batch
+	l, pl, tl := m.Plan[i], m.Plan[i].Parts[pt.t], pt.layers[i]
+	if !pl.Active {
+		return nil
+	}
 	withN := func(s backend.Shape) backend.Shape { s.N = N; return s }
-	switch info.Type {
+	switch l.Type {
 	case config.Conv:
-		p := *info.Conv
+		p := *pl.Conv
 		p.In = withN(p.In)
-		op, err := m.B.NewConv(p)
+		c, err := pt.b.NewConv(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		w, b, err := m.addParams(info)
-		if err != nil {
-			return nil, err
-		}
-		return &convLayer{bufs: bf, op: op, p: w, pb: b}, nil
+		w, b := m.layerParams(pt.t, l.Name)
+		tl.op = &convLayer{bufs: tl.bufs, op: c, w: w, b: b}
 	case config.Linear:
-		p := *info.Linear
+		p := *pl.Linear
 		p.N = N
-		op, err := m.B.NewLinear(p)
+		lin, err := pt.b.NewLinear(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		w, b, err := m.addParams(info)
-		if err != nil {
-			return nil, err
-		}
-		return &linearLayer{bufs: bf, op: op, p: w, pb: b}, nil
+		w, b := m.layerParams(pt.t, l.Name)
+		tl.op = &linearLayer{bufs: tl.bufs, op: lin, w: w, b: b}
 	case config.ReLU:
-		return &reluLayer{bufs: bf, b: m.B}, nil
-	case config.LRN:
-		p := *info.LRN
-		p.In = withN(p.In)
-		op, err := m.B.NewLRN(p)
-		if err != nil {
-			return nil, err
-		}
-		return &opLayer{bufs: bf, op: op}, nil
-	case config.MaxPool, config.AdaptiveAvgPool:
-		p := *info.Pool
-		p.In = withN(p.In)
-		op, err := m.B.NewPool(p)
-		if err != nil {
-			return nil, err
-		}
-		return &opLayer{bufs: bf, op: op}, nil
-	case config.Dropout:
-		if m.inference {
-			return &dropoutLayer{bufs: bf, b: m.B, p: float32(info.Cfg.P)}, nil
-		}
-		mask, err := m.alloc(N * info.Out.PerImage())
-		if err != nil {
-			return nil, err
-		}
-		return &dropoutLayer{bufs: bf, b: m.B, mask: mask, p: float32(info.Cfg.P)}, nil
-	case config.Flatten:
-		return flattenLayer{bufs: bf}, nil
-	}
-	return nil, fmt.Errorf("unknown layer type %q", info.Type)
-}
-
-func (m *Network) addParams(info LayerInfo) (w, b *Param, err error) {
-	mk := func(suffix string, shape []int, bias bool) (*Param, error) {
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
-		p := &Param{Name: info.Name + "." + suffix, Shape: shape, Len: n, layer: info, bias: bias}
-		k := 0
-		if bias {
-			k = 1
-		}
-		p.LRMult, p.DecayMult = float32(info.Cfg.LRMult[k]), float32(info.Cfg.DecayMult[k])
+		tl.op = &reluLayer{bufs: tl.bufs, b: pt.b}
+	case config.LRN, config.MaxPool, config.AdaptiveAvgPool:
+		var o backend.Op
 		var err error
-		if p.W, err = m.alloc(n); err != nil {
-			return nil, err
+		if l.Type == config.LRN {
+			p := *pl.LRN
+			p.In = withN(p.In)
+			o, err = pt.b.NewLRN(p)
+		} else {
+			p := *pl.Pool
+			p.In = withN(p.In)
+			o, err = pt.b.NewPool(p)
 		}
-		if m.inference {
-			m.Params = append(m.Params, p)
-			return p, nil
-		}
-		if p.G, err = m.alloc(n); err != nil {
-			return nil, err
-		}
-		if p.V, err = m.alloc(n); err != nil {
-			return nil, err
-		}
-		m.Params = append(m.Params, p)
-		return p, nil
-	}
-	if w, err = mk("weight", info.WeightShape, false); err != nil {
-		return nil, nil, err
-	}
-	b, err = mk("bias", info.BiasShape, true)
-	return w, b, err
-}
-
-// gradPlan assigns gradient buffers: buffer 0 holds the loss's gradient; layer i
-// writes its input gradient into buffer ids[i] (-1: the first layer needs none) and
-// reads its output gradient from the buffer of layer i+1. Walking backwards, dx must
-// differ from the dy it is computed from, so two buffers of each size suffice where
-// the forward pass needs one per layer. sizes are floats per image.
-func gradPlan(infos []LayerInfo) (ids []int, sizes []int) {
-	ids = make([]int, len(infos))
-	sizes = []int{infos[len(infos)-1].Out.PerImage()}
-	bySize := map[int][]int{}
-	dy := 0
-	for i := len(infos) - 1; i >= 0; i-- {
-		switch {
-		case i == 0:
-			ids[i] = -1
-		case infos[i].Type == config.Flatten:
-			ids[i] = dy // a view: its input gradient is its output gradient
-		default:
-			size := infos[i].In.PerImage()
-			ids[i] = -1
-			for _, id := range bySize[size] {
-				if id != dy {
-					ids[i] = id
-					break
-				}
-			}
-			if ids[i] < 0 {
-				ids[i] = len(sizes)
-				sizes = append(sizes, size)
-				bySize[size] = append(bySize[size], ids[i])
-			}
-		}
-		dy = ids[i]
-	}
-	return ids, sizes
-}
-
-// Close frees every buffer the network allocated.
-func (m *Network) Close() {
-	for _, b := range m.owned {
-		m.B.Free(b)
-	}
-	m.owned = nil
-}
-
-// Init draws every parameter from its layer's initialiser, deterministically from
-// seed (each tensor from its own stream, so adding a layer does not shift the others).
-func (m *Network) Init(seed uint64) error {
-	for i, p := range m.Params {
-		data, err := InitValues(p.layer, p.bias, seed, i)
 		if err != nil {
 			return err
 		}
-		if err := m.B.Upload(p.W, data); err != nil {
-			return fmt.Errorf("init %s: %w", p.Name, err)
+		tl.op = &opLayer{bufs: tl.bufs, op: o}
+	case config.Dropout:
+		d := &dropoutLayer{bufs: tl.bufs, b: pt.b, p: float32(l.Cfg.P)}
+		if !m.inference {
+			var err error
+			if d.mask, err = pt.alloc(pt.lay.layers[i].mask, N); err != nil {
+				return err
+			}
+			if l.InState == Halves {
+				d.part, d.whole, d.off = pl.Own.PerImage(), l.Out.PerImage(), pl.OwnOff
+				d.host = make([]float32, N*d.part)
+			}
 		}
-		if err := m.B.Zero(p.V); err != nil {
-			return err
-		}
-	}
-	return m.ZeroGrad()
-}
-
-// InitValues draws parameter number index of the network (weights and biases
-// counted in layer order) on the host: layer's weight, or its bias when bias is set,
-// from PCG(seed, index+1). One device and the two towers both start from these.
-func InitValues(layer LayerInfo, bias bool, seed uint64, index int) ([]float32, error) {
-	rng := rand.New(rand.NewPCG(seed, uint64(index)+1))
-	n := layer.WeightShape[0]
-	if !bias {
-		n = 1
-		for _, d := range layer.WeightShape {
-			n *= d
-		}
-	}
-	data := make([]float32, n)
-	cfg := layer.Cfg
-	fanIn := 1
-	for _, d := range layer.WeightShape[1:] {
-		fanIn *= d
-	}
-	fanOut := layer.WeightShape[0]
-	for _, d := range layer.WeightShape[2:] {
-		fanOut *= d
-	}
-	uniform := func(bound float64) {
-		for j := range data {
-			data[j] = float32((2*rng.Float64() - 1) * bound)
-		}
-	}
-	normal := func(std float64) {
-		for j := range data {
-			data[j] = float32(rng.NormFloat64() * std)
-		}
-	}
-	switch {
-	case bias && cfg.Bias != nil:
-		for j := range data {
-			data[j] = float32(*cfg.Bias)
-		}
-	case bias && cfg.Init == "pytorch":
-		uniform(1 / math.Sqrt(float64(fanIn)))
-	case bias: // zero
-	case cfg.Init == "gaussian":
-		normal(cfg.Std)
-	case cfg.Init == "kaiming": // He et al.: N(0, 2/fan_in), for ReLU nets
-		normal(math.Sqrt(2 / float64(fanIn)))
-	case cfg.Init == "xavier": // Glorot uniform
-		uniform(math.Sqrt(6 / float64(fanIn+fanOut)))
-	case cfg.Init == "pytorch": // kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), ..)
-		uniform(1 / math.Sqrt(float64(fanIn)))
+		tl.op = d
+	case config.Flatten:
+		tl.op = flattenLayer{bufs: tl.bufs}
 	default:
-		return nil, fmt.Errorf("layer %s: unknown init %q", layer.Name, cfg.Init)
+		return fmt.Errorf("unknown layer type %q", l.Type)
 	}
-	return data, nil
+	return nil
 }
 
-// SetInput uploads n images (n*C*H*W floats, NCHW); rows n..Batch-1 become zeros.
+// buildCopies binds a layer's pieces to the parts' buffers.
+func (m *Network) buildCopies(pt *part, i int) error {
+	pl, tl := m.Plan[i].Parts[pt.t], pt.layers[i]
+	on := func(pick func(o *part) backend.Buffer) func(int) (backend.Buffer, backend.Backend) {
+		return func(from int) (backend.Buffer, backend.Backend) {
+			o := m.parts[from]
+			return pick(o), o.b
+		}
+	}
+	prevOut := func(o *part) backend.Buffer {
+		if i == 0 {
+			return o.input
+		}
+		return o.layers[i-1].own
+	}
+	var err error
+	mk := func(what string, dst backend.Buffer, ps []piece, pick func(o *part) backend.Buffer) *copySet {
+		if err != nil {
+			return nil
+		}
+		var c *copySet
+		c, err = newCopySet(fmt.Sprintf("%s %s%s", what, m.Plan[i].Name, m.to(pt.t)), pt.t, pt.b, dst, m.Batch, ps, on(pick), &m.moved)
+		return c
+	}
+	tl.fwdIn = mk("gather input of", tl.x, pl.fwdIn, prevOut)
+	tl.fwdOut = mk("own output of", tl.own, pl.fwdOut, func(o *part) backend.Buffer { return o.layers[i].y })
+	if m.inference {
+		return err
+	}
+	tl.bwdIn = mk("gather output gradient of", tl.dy, pl.bwdIn, func(o *part) backend.Buffer { return o.layers[i].ownDy })
+	tl.bwdOut = mk("input gradient of", tl.inDx, pl.bwdOut, func(o *part) backend.Buffer { return o.layers[i].dx })
+	tl.bwdAdd = mk("input gradient sum of", tl.sum, pl.bwdAdd, func(o *part) backend.Buffer { return o.layers[i].dx })
+	return err
+}
+
+// on, to and from name a part in messages: nothing on one device.
+func (m *Network) on(pt *part) string { return m.tower(" on", pt.t) }
+func (m *Network) to(t int) string    { return m.tower(" to", t) }
+func (m *Network) from(t int) string  { return m.tower(" from", t) }
+
+func (m *Network) tower(prep string, t int) string {
+	if len(m.parts) == 1 {
+		return ""
+	}
+	return fmt.Sprintf("%s tower %d", prep, t)
+}
+
+// Close frees every buffer, and closes the backends the network opened.
+func (m *Network) Close() {
+	for _, pt := range m.parts {
+		for _, b := range pt.owned {
+			pt.b.Free(b)
+		}
+		pt.owned = nil
+		if m.closeBackends {
+			pt.b.Close()
+		}
+	}
+	m.closeBackends = false
+}
+
+// Backends are the parts' backends, the first part's first.
+func (m *Network) Backends() []backend.Backend {
+	bs := make([]backend.Backend, len(m.parts))
+	for i, pt := range m.parts {
+		bs[i] = pt.b
+	}
+	return bs
+}
+
+// Memory reports each part's backend memory.
+func (m *Network) Memory() []backend.MemStats {
+	ms := make([]backend.MemStats, len(m.parts))
+	for i, pt := range m.parts {
+		ms[i] = pt.b.Memory()
+	}
+	return ms
+}
+
+// Sync waits for every part's queued work.
+func (m *Network) Sync() error {
+	return m.all(func(pt *part) error { return pt.b.Sync() })
+}
+
+// SetInput uploads n images (n*C*H*W floats, NCHW) to every part; rows
+// n..Batch-1 become zeros.
 func (m *Network) SetInput(x []float32, n int) error {
 	per := m.Info[0].In.PerImage()
 	if n <= 0 || n > m.Batch {
@@ -384,62 +447,87 @@ func (m *Network) SetInput(x []float32, n int) error {
 		x = padded
 	}
 	m.n = n
-	return m.B.Upload(m.input, x)
+	return m.all(func(pt *part) error {
+		if err := pt.b.Upload(pt.input, x); err != nil {
+			return fmt.Errorf("input%s: %w", m.to(pt.t), err)
+		}
+		return nil
+	})
 }
 
 // Forward runs every layer. seed gives each dropout layer its mask seed (see
-// backend.DropoutSeed); it is not called when train is false.
+// backend.DropoutSeed) by its index in the layer list; it is not called when
+// train is false.
 func (m *Network) Forward(train bool, seed func(layer int) uint64) error {
-	for i := range m.layers {
-		if err := m.ForwardLayer(i, train, seed); err != nil {
-			return err
+	if err := m.setSeeds(train, seed); err != nil {
+		return err
+	}
+	return m.run(m.fwd)
+}
+
+// ForwardLayer runs layer i alone, on every part (for per-layer timings).
+func (m *Network) ForwardLayer(i int, train bool, seed func(layer int) uint64) error {
+	if err := m.setSeeds(train, seed); err != nil {
+		return err
+	}
+	return m.run(m.fwdLayer[i])
+}
+
+func (m *Network) setSeeds(train bool, seed func(layer int) uint64) error {
+	if train && m.inference {
+		return errInference
+	}
+	m.train = train
+	for i, l := range m.Plan {
+		m.seeds[i] = 0
+		if train && l.Type == config.Dropout && seed != nil {
+			m.seeds[i] = seed(i)
 		}
 	}
 	return nil
 }
 
-// ForwardLayer runs layer i alone (for per-layer timings).
-func (m *Network) ForwardLayer(i int, train bool, seed func(layer int) uint64) error {
-	if train && m.inference {
-		return errInference
-	}
-	var s uint64
-	if train && m.Info[i].Type == config.Dropout && seed != nil {
-		s = seed(i)
-	}
-	if err := m.layers[i].forward(train, s); err != nil {
-		return fmt.Errorf("forward %s: %w", m.Info[i].Name, err)
-	}
-	return nil
-}
-
-// Logits downloads the last forward's logits of the real rows: n x classes.
+// Logits downloads the last forward's logits of the real rows (n x classes) from
+// the first part, which holds them whole.
 func (m *Network) Logits() ([]float32, error) {
-	all := make([]float32, m.logits.Len())
-	if err := m.B.Download(all, m.logits); err != nil {
+	lead := m.parts[0]
+	out := lead.layers[len(m.Plan)-1].own
+	all := make([]float32, out.Len())
+	if err := lead.b.Download(all, out); err != nil {
 		return nil, err
 	}
 	return all[:m.n*m.Cfg.Classes], nil
 }
 
-// Loss computes the softmax cross-entropy of the real rows, leaves the gradient
-// of its mean in place for Backward (zero for padded rows), and adds the rows'
-// loss and top-1/top-5 hits to the running scores. Nothing is read back.
+// Loss computes the softmax cross-entropy of the real rows on the first part,
+// leaves the gradient of its mean in place for Backward (zero for padded rows;
+// none in an inference network), and adds the rows' loss and top-1/top-5 hits to
+// the running scores. Nothing is read back.
 func (m *Network) Loss(labels []int32) error {
 	if len(labels) != m.n {
 		return fmt.Errorf("%d labels for a batch of %d", len(labels), m.n)
 	}
-	if m.n < m.Batch {
-		if err := m.B.Zero(m.dlogits); err != nil {
+	lead := m.parts[0]
+	last := lead.layers[len(m.Plan)-1]
+	if m.sums == nil {
+		sums, err := lead.alloc(3, 1)
+		if err != nil {
+			return err
+		}
+		m.sums = sums
+	}
+	dlogits := last.ownDy
+	if dlogits != nil && m.n < m.Batch {
+		if err := lead.b.Zero(dlogits); err != nil {
 			return err
 		}
 	}
-	if err := m.B.SoftmaxCrossEntropy(m.logits, labels, m.n, m.Cfg.Classes, m.dlogits, m.sums); err != nil {
+	if err := lead.b.SoftmaxCrossEntropy(last.own, labels, m.n, m.Cfg.Classes, dlogits, m.sums); err != nil {
 		return fmt.Errorf("loss: %w", err)
 	}
 	m.scored += m.n
-	if m.lossScale != 1 {
-		if err := m.B.Scale(m.dlogits, float32(m.lossScale)); err != nil {
+	if dlogits != nil && m.lossScale != 1 {
+		if err := lead.b.Scale(dlogits, float32(m.lossScale)); err != nil {
 			return fmt.Errorf("loss scale: %w", err)
 		}
 	}
@@ -449,42 +537,37 @@ func (m *Network) Loss(labels []int32) error {
 // TakeScores reads the scores Loss accumulated since the last call (one round trip
 // to the device) and starts afresh.
 func (m *Network) TakeScores() (Scores, error) {
-	return TakeScores(m.B, m.sums, &m.scored)
-}
-
-// Backward runs every layer backwards from the loss's gradient; parameter gradients
-// accumulate.
-func (m *Network) Backward() error {
-	for i := len(m.layers) - 1; i >= 0; i-- {
-		if err := m.BackwardLayer(i); err != nil {
-			return err
-		}
+	if m.sums == nil {
+		return Scores{}, nil
 	}
-	return nil
+	b := m.parts[0].b
+	var v [3]float32
+	if err := b.Download(v[:], m.sums); err != nil {
+		return Scores{}, fmt.Errorf("scores: %w", err)
+	}
+	if err := b.Zero(m.sums); err != nil {
+		return Scores{}, fmt.Errorf("scores: %w", err)
+	}
+	s := Scores{Images: m.scored, LossSum: float64(v[0]), Top1: int(v[1]), Top5: int(v[2])}
+	m.scored = 0
+	return s, nil
 }
 
-// BackwardLayer runs layer i backwards alone (for per-layer timings).
+// Backward runs every layer backwards from the loss's gradient; parameter
+// gradients accumulate.
+func (m *Network) Backward() error {
+	if m.inference {
+		return errInference
+	}
+	return m.run(m.bwd)
+}
+
+// BackwardLayer runs layer i backwards alone, on every part (for per-layer timings).
 func (m *Network) BackwardLayer(i int) error {
 	if m.inference {
 		return errInference
 	}
-	if err := m.layers[i].backward(); err != nil {
-		return fmt.Errorf("backward %s: %w", m.Info[i].Name, err)
-	}
-	return nil
-}
-
-// ZeroGrad clears the parameter gradients.
-func (m *Network) ZeroGrad() error {
-	if m.inference {
-		return errInference
-	}
-	for _, p := range m.Params {
-		if err := m.B.Zero(p.G); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.run(m.bwdLayer[i])
 }
 
 // SetLossScale makes Loss multiply the loss's gradient by s, and Step divide the
@@ -496,153 +579,24 @@ func (m *Network) SetLossScale(s float64) {
 	m.lossScale = s
 }
 
-// GradsFinite reports whether every parameter gradient is finite (no fp16 overflow).
-func (m *Network) GradsFinite() (bool, error) {
-	if m.inference {
-		return false, errInference
+// CrossBytes are the bytes that cross between the parts in one forward and one
+// backward pass at the built batch size, as planned (MovedBytes counts them).
+func (m *Network) CrossBytes() (forward, backward int64) {
+	for _, l := range m.Plan {
+		forward += 4 * int64(l.CrossForward) * int64(m.Batch)
+		backward += 4 * int64(l.CrossBackward) * int64(m.Batch)
 	}
-	return m.allFinite(func(p *Param) backend.Buffer { return p.G })
+	return forward, backward
 }
 
-// ParamsFinite reports whether every weight and bias is finite. The loss alone
-// does not tell: oneDNN's ReLU and max pooling turn a NaN into a number, so on
-// the cpu backend a NaN weight can leave the loss finite while its layer is dead.
-func (m *Network) ParamsFinite() (bool, error) {
-	return m.allFinite(func(p *Param) backend.Buffer { return p.W })
+// CrossBytesPerStep is the bytes crossing between the parts in a training step.
+func (m *Network) CrossBytesPerStep() int64 {
+	f, b := m.CrossBytes()
+	return f + b
 }
 
-func (m *Network) allFinite(pick func(p *Param) backend.Buffer) (bool, error) {
-	bs := make([]backend.Buffer, len(m.Params))
-	for i, p := range m.Params {
-		bs[i] = pick(p)
-	}
-	return m.B.AllFinite(bs)
-}
-
-// Step applies SGD in the paper's form to every parameter, with its layer's
-// lr_mult and decay_mult, in one backend call.
-func (m *Network) Step(lr, momentum, decay float64) error {
-	if m.inference {
-		return errInference
-	}
-	if len(m.sgd) != len(m.Params) {
-		m.sgd = make([]backend.SGDParam, len(m.Params))
-	}
-	for i, p := range m.Params {
-		m.sgd[i] = backend.SGDParam{W: p.W, G: p.G, V: p.V, LR: float32(lr) * p.LRMult, Decay: float32(decay) * p.DecayMult}
-	}
-	if err := m.B.SGD(m.sgd, float32(momentum), float32(1/m.lossScale)); err != nil {
-		return fmt.Errorf("sgd: %w", err)
-	}
-	return nil
-}
-
-// Weights downloads the parameters as named tensors ("conv1.weight", ...).
-func (m *Network) Weights() ([]safetensors.Tensor, error) {
-	return m.tensors(func(p *Param) backend.Buffer { return p.W })
-}
-
-// Momentum downloads the SGD momentum buffers, named like the weights.
-func (m *Network) Momentum() ([]safetensors.Tensor, error) {
-	if m.inference {
-		return nil, errInference
-	}
-	return m.tensors(func(p *Param) backend.Buffer { return p.V })
-}
-
-// Gradients downloads the accumulated gradients, named like the weights.
-func (m *Network) Gradients() ([]safetensors.Tensor, error) {
-	if m.inference {
-		return nil, errInference
-	}
-	return m.tensors(func(p *Param) backend.Buffer { return p.G })
-}
-
-func (m *Network) tensors(which func(*Param) backend.Buffer) ([]safetensors.Tensor, error) {
-	var out []safetensors.Tensor
-	for _, p := range m.Params {
-		data := make([]float32, p.Len)
-		if err := m.B.Download(data, which(p)); err != nil {
-			return nil, fmt.Errorf("download %s: %w", p.Name, err)
-		}
-		out = append(out, safetensors.Tensor{Name: p.Name, Shape: append([]int(nil), p.Shape...), Data: data})
-	}
-	return out, nil
-}
-
-// LoadWeights uploads named tensors into the parameters; every parameter must be
-// present with its exact shape, and no tensor may be left over.
-func (m *Network) LoadWeights(ts []safetensors.Tensor) error {
-	return m.load(ts, func(p *Param) backend.Buffer { return p.W }, "weights")
-}
-
-// LoadMomentum restores the SGD momentum buffers (for an exact resume).
-func (m *Network) LoadMomentum(ts []safetensors.Tensor) error {
-	if m.inference {
-		return errInference
-	}
-	return m.load(ts, func(p *Param) backend.Buffer { return p.V }, "momentum")
-}
-
-func (m *Network) load(ts []safetensors.Tensor, which func(*Param) backend.Buffer, what string) error {
-	byName := map[string]safetensors.Tensor{}
-	for _, t := range ts {
-		byName[t.Name] = t
-	}
-	for _, p := range m.Params {
-		t, ok := byName[p.Name]
-		if !ok {
-			return fmt.Errorf("%s: no tensor %s (shape %v) for this model", what, p.Name, p.Shape)
-		}
-		if !sameShape(t.Shape, p.Shape) {
-			return fmt.Errorf("%s: tensor %s has shape %v, the model needs %v", what, p.Name, t.Shape, p.Shape)
-		}
-		if err := m.B.Upload(which(p), t.Data); err != nil {
-			return fmt.Errorf("%s: upload %s: %w", what, p.Name, err)
-		}
-		delete(byName, p.Name)
-	}
-	for name := range byName {
-		return fmt.Errorf("%s: tensor %s is not a parameter of this model", what, name)
-	}
-	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// Net is what training and evaluation need of a network, whether it runs on one
-// device (Network) or as the paper's two towers (parallel.Towers).
-type Net interface {
-	SetInput(x []float32, n int) error
-	Forward(train bool, seed func(layer int) uint64) error
-	Logits() ([]float32, error)
-	Loss(labels []int32) error
-	TakeScores() (Scores, error)
-	ZeroGrad() error
-	Backward() error
-	Step(lr, momentum, decay float64) error
-	SetLossScale(s float64)
-	GradsFinite() (bool, error)
-	ParamsFinite() (bool, error)
-	Init(seed uint64) error
-	Weights() ([]safetensors.Tensor, error)
-	Momentum() ([]safetensors.Tensor, error)
-	LoadWeights([]safetensors.Tensor) error
-	LoadMomentum([]safetensors.Tensor) error
-	Classes() int
-	BatchSize() int
-	Close()
-}
+// MovedBytes is the bytes that have crossed between the parts so far.
+func (m *Network) MovedBytes() int64 { return 4 * m.moved.Load() }
 
 // Classes is the number of outputs per image.
 func (m *Network) Classes() int { return m.Cfg.Classes }
@@ -660,76 +614,3 @@ type Scores struct {
 
 // MeanLoss is the mean loss per row (0 with no rows).
 func (s Scores) MeanLoss() float64 { return s.LossSum / float64(max(1, s.Images)) }
-
-// TakeScores downloads and clears a [3] sums buffer of SoftmaxCrossEntropy on b;
-// scored counts its rows and is reset too.
-func TakeScores(b backend.Backend, sums backend.Buffer, scored *int) (Scores, error) {
-	var v [3]float32
-	if err := b.Download(v[:], sums); err != nil {
-		return Scores{}, fmt.Errorf("scores: %w", err)
-	}
-	if err := b.Zero(sums); err != nil {
-		return Scores{}, fmt.Errorf("scores: %w", err)
-	}
-	s := Scores{Images: *scored, LossSum: float64(v[0]), Top1: int(v[1]), Top5: int(v[2])}
-	*scored = 0
-	return s, nil
-}
-
-// WeightLoader fills a network's weights tensor by tensor as a checkpoint is read
-// (checkpoint.LoadWeightsInto): into each parameter's own buffer where the backend's
-// buffers are host memory, else through one tensor's copy at a time. The checkpoint
-// is so never held whole besides the network: a third of LoadWeights' peak for
-// AlexNet's 244 MB.
-type WeightLoader struct {
-	m      *Network
-	loaded map[string]bool
-}
-
-// WeightLoader starts loading weights.
-func (m *Network) WeightLoader() *WeightLoader {
-	return &WeightLoader{m: m, loaded: map[string]bool{}}
-}
-
-// Dest is where tensor name, of shape, goes; the rules are LoadWeights'.
-func (l *WeightLoader) Dest(name string, shape []int) (safetensors.Dest, error) {
-	var p *Param
-	for _, q := range l.m.Params {
-		if q.Name == name {
-			p = q
-		}
-	}
-	switch {
-	case p == nil:
-		return safetensors.Dest{}, fmt.Errorf("weights: tensor %s is not a parameter of this model", name)
-	case l.loaded[name]:
-		return safetensors.Dest{}, fmt.Errorf("weights: tensor %s appears twice", name)
-	case !sameShape(shape, p.Shape):
-		return safetensors.Dest{}, fmt.Errorf("weights: tensor %s has shape %v, the model needs %v", name, shape, p.Shape)
-	}
-	l.loaded[name] = true
-	if h, ok := l.m.B.(backend.HostMemory); ok {
-		data, err := h.Host(p.W)
-		if err != nil {
-			return safetensors.Dest{}, fmt.Errorf("weights: %s: %w", name, err)
-		}
-		return safetensors.Dest{Data: data}, nil
-	}
-	data := make([]float32, p.Len)
-	return safetensors.Dest{Data: data, Done: func() error {
-		if err := l.m.B.Upload(p.W, data); err != nil {
-			return fmt.Errorf("weights: upload %s: %w", name, err)
-		}
-		return nil
-	}}, nil
-}
-
-// Done checks that every parameter was loaded.
-func (l *WeightLoader) Done() error {
-	for _, p := range l.m.Params {
-		if !l.loaded[p.Name] {
-			return fmt.Errorf("weights: no tensor %s (shape %v) for this model", p.Name, p.Shape)
-		}
-	}
-	return nil
-}

@@ -94,7 +94,7 @@ func TestPlanErrorsNameTheLayer(t *testing.T) {
 func TestGradPlanReusesBuffers(t *testing.T) {
 	c := loadBuiltin(t, "alexnet")
 	infos, _ := Plan(c.Model)
-	ids, sizes := gradPlan(infos)
+	ids, sizes := gradPlan(whole(infos), 0)
 	for i := range infos {
 		dy := 0
 		if i+1 < len(infos) {

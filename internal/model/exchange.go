@@ -1,4 +1,4 @@
-package parallel
+package model
 
 import (
 	"fmt"
@@ -7,15 +7,18 @@ import (
 	"alexnet/internal/backend"
 )
 
-// copySet fills one buffer of a tower from pieces of the towers' buffers.
+// copySet fills one buffer of a part from pieces of the parts' buffers: the
+// copies at the joins between devices (and, within one device, the gathers that
+// assemble an op's input). Data moves through backend.PeerCopier when the
+// receiving backend offers it, else through host memory.
 type copySet struct {
 	what  string
-	t     int // the receiving tower
+	t     int // the receiving part
 	to    backend.Backend
 	dst   backend.Buffer
 	rows  int
 	parts []copyPart
-	moved *atomic.Int64 // floats that crossed between the towers
+	moved *atomic.Int64 // floats that crossed between the parts
 	cross int64         // floats per run that cross
 
 	// Host staging, when the receiver is no backend.PeerCopier: dst is assembled in host
@@ -44,7 +47,7 @@ func newCopySet(what string, t int, to backend.Backend, dst backend.Buffer, rows
 	for _, p := range ps {
 		s, b := src(p.from)
 		if s == nil || s.Len()%rows != 0 {
-			return nil, fmt.Errorf("%s: tower %d's source buffer does not hold %d rows", what, p.from, rows)
+			return nil, fmt.Errorf("%s: part %d's source buffer does not hold %d rows", what, p.from, rows)
 		}
 		if p.srcOff+p.width > s.Len()/rows || p.dstOff+p.width > dst.Len()/rows {
 			return nil, fmt.Errorf("%s: piece [%d, +%d) -> [%d, +%d) outside rows of %d and %d floats",
@@ -72,7 +75,7 @@ func (c *copySet) run() error {
 	if pc, ok := c.to.(backend.PeerCopier); ok {
 		for _, p := range c.parts {
 			if err := pc.CopyPeer(c.dst, p.dstOff, dstStride, p.src, p.srcOff, p.src.Len()/c.rows, p.width, c.rows, p.b); err != nil {
-				return fmt.Errorf("%s: copy from tower %d: %w", c.what, p.from, err)
+				return fmt.Errorf("%s: copy from part %d: %w", c.what, p.from, err)
 			}
 		}
 	} else {
@@ -90,7 +93,7 @@ func (c *copySet) run() error {
 				continue
 			}
 			if err := p.b.Download(*p.host, p.src); err != nil {
-				return fmt.Errorf("%s: download from tower %d: %w", c.what, p.from, err)
+				return fmt.Errorf("%s: download from part %d: %w", c.what, p.from, err)
 			}
 			downloaded[p.host] = true
 		}

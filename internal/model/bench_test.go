@@ -1,4 +1,4 @@
-package parallel_test
+package model_test
 
 import (
 	"errors"
@@ -9,18 +9,7 @@ import (
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
 	"alexnet/internal/model"
-	"alexnet/internal/parallel"
 )
-
-// trainer is what a training step needs of model.Network and parallel.Towers.
-type trainer interface {
-	SetInput([]float32, int) error
-	Forward(bool, func(int) uint64) error
-	Loss([]int32) error
-	ZeroGrad() error
-	Backward() error
-	Step(lr, momentum, decay float64) error
-}
 
 // midConfig is testdata/mini.yaml widened four times (conv1 64 maps ... fc 128)
 // on 64x64 images, with the paper's LRN size 5 (oneDNN's JIT LRN takes no other;
@@ -56,7 +45,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		for i := range labels {
 			labels[i] = int32(rng.IntN(cfg.Model.Classes))
 		}
-		run := func(b *testing.B, m trainer) {
+		run := func(b *testing.B, m *model.Network) {
 			if err := m.SetInput(x, batch); err != nil {
 				b.Fatal(err)
 			}
@@ -98,7 +87,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				open := func(string) (backend.Backend, error) {
 					return backend.Open("cpu", backend.Options{Threads: threads})
 				}
-				tw, err := parallel.New(cfg.Model, cpuPair, open, batch)
+				tw, err := model.NewOn(cfg.Model, cpuPair.Devices, open, batch, false)
 				if errors.Is(err, backend.ErrUnavailable) {
 					b.Skip(err)
 				}

@@ -1,4 +1,4 @@
-package parallel_test
+package model_test
 
 import (
 	"errors"
@@ -11,7 +11,6 @@ import (
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
 	"alexnet/internal/model"
-	"alexnet/internal/parallel"
 	"alexnet/internal/ref"
 	"alexnet/internal/safetensors"
 
@@ -46,17 +45,6 @@ func openKind(t testing.TB, name string) func(string) (backend.Backend, error) {
 	}
 	b.Close()
 	return func(string) (backend.Backend, error) { return backend.Open(name, backend.Options{Threads: 1}) }
-}
-
-// maxDiff is the largest |a-b| relative to the largest |want| (at least 1e-3, so
-// tensors of tiny values are compared absolutely), as in the model's tests.
-func maxDiff(got, want []float32) float64 {
-	var d, scale float64 = 0, 1e-3
-	for i := range want {
-		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
-		scale = math.Max(scale, math.Abs(float64(want[i])))
-	}
-	return d / scale
 }
 
 type checker struct {
@@ -94,13 +82,13 @@ func (c *checker) tensors(what string, got, want []safetensors.Tensor) {
 // compare trains the single-device network and the towers side by side from the
 // same weights and data for three SGD steps with dropout, checking the logits, the
 // losses, the first step's gradients, and the weights and momentum at the end.
-func compare(t *testing.T, cfg *config.Config, name string, open func(string) (backend.Backend, error), batch, n int) *parallel.Towers {
+func compare(t *testing.T, cfg *config.Config, name string, open func(string) (backend.Backend, error), batch, n int) *model.Network {
 	return compareIn(t, cfg, name, open, batch, n, backend.FP32, 1e-5)
 }
 
 // compareIn is compare with the single device in precision p (open must give the
 // towers the same) and tolerance tol.
-func compareIn(t *testing.T, cfg *config.Config, name string, open func(string) (backend.Backend, error), batch, n int, p backend.Precision, tol float64) *parallel.Towers {
+func compareIn(t *testing.T, cfg *config.Config, name string, open func(string) (backend.Backend, error), batch, n int, p backend.Precision, tol float64) *model.Network {
 	single, err := backend.Open(name, backend.Options{Threads: 2, Precision: p})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +102,7 @@ func compareIn(t *testing.T, cfg *config.Config, name string, open func(string) 
 	if err := net.Init(7); err != nil {
 		t.Fatal(err)
 	}
-	tw, err := parallel.New(cfg.Model, cpuPair, open, batch)
+	tw, err := model.NewOn(cfg.Model, cpuPair.Devices, open, batch, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +203,7 @@ func TestTowersEqualSingleDevice(t *testing.T) {
 		path     string
 		batch, n int
 	}{
-		{"../model/testdata/tinynet.yaml", 4, 4},
+		{"testdata/tinynet.yaml", 4, 4},
 		{"testdata/mini.yaml", 5, 4}, // one padded row
 	} {
 		cfg := loadConfig(t, net.path)
@@ -292,9 +280,9 @@ func TestTowersPeerCopyPath(t *testing.T) {
 // TestCrossBytes: the bytes counted while copying equal the plan's, and for tinynet
 // they are what its shapes give by hand.
 func TestCrossBytes(t *testing.T) {
-	cfg := loadConfig(t, "../model/testdata/tinynet.yaml")
+	cfg := loadConfig(t, "testdata/tinynet.yaml")
 	const batch = 3
-	tw, err := parallel.New(cfg.Model, cpuPair, openKind(t, "ref"), batch)
+	tw, err := model.NewOn(cfg.Model, cpuPair.Devices, openKind(t, "ref"), batch, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,11 +331,11 @@ func TestCrossBytes(t *testing.T) {
 func TestMemoryMatchesSummary(t *testing.T) {
 	cfg := loadConfig(t, "testdata/mini.yaml")
 	const batch = 6
-	s, err := parallel.Summarize(cfg.Name, cfg.Model, cpuPair, batch)
+	s, err := model.SummarizePlacement(cfg.Name, cfg.Model, cpuPair, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tw, err := parallel.New(cfg.Model, cpuPair, openKind(t, "ref"), batch)
+	tw, err := model.NewOn(cfg.Model, cpuPair.Devices, openKind(t, "ref"), batch, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +362,7 @@ func TestInitMatchesNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	tw, err := parallel.New(cfg.Model, cpuPair, openKind(t, "ref"), 1)
+	tw, err := model.NewOn(cfg.Model, cpuPair.Devices, openKind(t, "ref"), 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,9 +379,9 @@ func TestInitMatchesNetwork(t *testing.T) {
 	c.tensors("init", got, want)
 }
 
-func TestLoadWeightsNamesTheMismatch(t *testing.T) {
-	cfg := loadConfig(t, "../model/testdata/tinynet.yaml")
-	tw, err := parallel.New(cfg.Model, cpuPair, openKind(t, "ref"), 2)
+func TestTowersLoadWeightsNamesTheMismatch(t *testing.T) {
+	cfg := loadConfig(t, "testdata/tinynet.yaml")
+	tw, err := model.NewOn(cfg.Model, cpuPair.Devices, openKind(t, "ref"), 2, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,9 +403,9 @@ func TestLoadWeightsNamesTheMismatch(t *testing.T) {
 }
 
 func TestOneBackendForBothTowersIsRefused(t *testing.T) {
-	cfg := loadConfig(t, "../model/testdata/tinynet.yaml")
+	cfg := loadConfig(t, "testdata/tinynet.yaml")
 	shared := ref.New(backend.Options{})
-	_, err := parallel.New(cfg.Model, cpuPair, func(string) (backend.Backend, error) { return shared, nil }, 2)
+	_, err := model.NewOn(cfg.Model, cpuPair.Devices, func(string) (backend.Backend, error) { return shared, nil }, 2, false)
 	if err == nil || err.Error() != "parallel: open returned one backend for both towers; each tower needs its own instance" {
 		t.Errorf("error %v", err)
 	}

@@ -1,19 +1,19 @@
-package parallel
+package model
 
 import (
 	"fmt"
 
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
-	"alexnet/internal/model"
 )
 
 // State says where a tensor between two layers lives.
 type State int
 
 const (
-	// Replicated: both towers hold the whole tensor (the input image, and whatever
-	// parameterless layers run on it before the first conv or linear layer).
+	// Replicated: every part holds the whole tensor: on one device, everything; on
+	// the towers, the input image and whatever parameterless layers run on it
+	// before the first conv or linear layer.
 	Replicated State = iota
 	// Halves: tower k holds floats [k*F/2, (k+1)*F/2) of each image's F floats; in
 	// NCHW that is channels k*C/2 .. (k+1)*C/2-1, and after a flatten the same floats.
@@ -38,7 +38,8 @@ func (s State) String() string {
 type Mode int
 
 const (
-	// Replicate: both towers run the whole layer on the replicated input.
+	// Replicate: every part runs the whole layer on the replicated input (on one
+	// device, every layer).
 	Replicate Mode = iota
 	// PerTower: each tower runs the layer on its own half and needs nothing from
 	// the other (ReLU, pooling, dropout, flatten, a conv with an even number of groups).
@@ -74,29 +75,30 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// Layer is one layer of the network as the two towers run it.
-type Layer struct {
-	model.LayerInfo // the whole layer, as the single-device network has it
-	Mode            Mode
+// PlacedLayer is one layer of the network as its parts run it.
+type PlacedLayer struct {
+	LayerInfo // the whole layer, as Plan gives it
+	Mode      Mode
 	// Where the layer's input and output live.
 	InState, OutState State
-	Towers            [2]TowerLayer
+	Parts             []PartLayer // one per device
 	// CrossForward and CrossBackward are the floats per image that cross between
-	// the towers at this layer, both directions together.
+	// the devices at this layer, both directions together.
 	CrossForward, CrossBackward int
 }
 
-// TowerLayer is one tower's share of a layer; shapes are per image (N = 1).
-type TowerLayer struct {
-	// Active is false where the tower has no part in the layer (the second tower
-	// at the classifier).
+// PartLayer is one part's share of a layer; shapes are per image (N = 1).
+type PartLayer struct {
+	// Active is false where the part has no work in the layer (the second tower at
+	// the classifier).
 	Active bool
 	// Own is the part of the layer's output the tower keeps, at OwnOff floats into
 	// each image's whole output.
 	Own    backend.Shape
 	OwnOff int
-	// OpIn and OpOut are what the tower's op reads and writes: the whole input for
-	// Gather and OnLead, the half extended by the halo for Halo, else the half.
+	// OpIn and OpOut are what the part's op reads and writes: the whole input for
+	// Replicate, Gather and OnLead, the half extended by the halo for Halo, else the
+	// half.
 	OpIn, OpOut backend.Shape
 	// The tower's op, with N = 1 (nil where the type has none).
 	Conv   *backend.ConvParams
@@ -136,8 +138,9 @@ func crossing(t int, ps []piece) int {
 
 func remote(t int, ps []piece) bool { return crossing(t, ps) > 0 }
 
-// Split divides a planned network (model.Plan) between two towers, the way the
-// paper divides AlexNet between two GPUs, for any network the rules below cover:
+// Place divides a planned network (Plan) between parts devices. One part runs
+// every layer whole: no copies, one phase. Two parts are the paper's towers, the
+// way it divides AlexNet between two GPUs, for any network these rules cover:
 //
 //   - conv, groups 1: each tower computes half the output channels from the whole
 //     input (gathered from both towers unless the input is the image);
@@ -149,15 +152,42 @@ func remote(t int, ps []piece) bool { return crossing(t, ps) > 0 }
 //
 // A layer the rules cannot divide (an odd number of output channels or units,
 // groups 3) is an error naming it.
-func Split(infos []model.LayerInfo) ([]Layer, error) {
+//
+// Place is geometry only. align is what a backend asks of the LRN halos' widths
+// (backend.ChannelAligner; 1: none): it pads, the rules do not depend on it.
+func Place(infos []LayerInfo, parts, align int) ([]PlacedLayer, error) {
 	if len(infos) == 0 {
-		return nil, fmt.Errorf("split: the network has no layers")
+		return nil, fmt.Errorf("place: the network has no layers")
 	}
-	st := Replicated
-	var out []Layer
+	switch parts {
+	case 1:
+		return whole(infos), nil
+	case 2:
+		return split(infos, max(1, align))
+	}
+	return nil, fmt.Errorf("place: %d devices; a network runs on one device or as two towers", parts)
+}
+
+// whole is the one-device placement: each layer whole on its one part.
+func whole(infos []LayerInfo) []PlacedLayer {
+	out := make([]PlacedLayer, len(infos))
 	for i, info := range infos {
-		l := Layer{LayerInfo: info, InState: st, OutState: st}
-		fail := func(format string, a ...any) ([]Layer, error) {
+		p := PartLayer{Active: true, OpIn: info.In, OpOut: info.Out, Own: info.Out, NeedDx: i > 0,
+			Conv: info.Conv, Linear: info.Linear, LRN: info.LRN, Pool: info.Pool}
+		if info.WeightShape != nil {
+			p.RowHi = info.WeightShape[0]
+		}
+		out[i] = PlacedLayer{LayerInfo: info, Mode: Replicate, Parts: []PartLayer{p}}
+	}
+	return out
+}
+
+func split(infos []LayerInfo, align int) ([]PlacedLayer, error) {
+	st := Replicated
+	var out []PlacedLayer
+	for i, info := range infos {
+		l := PlacedLayer{LayerInfo: info, InState: st, OutState: st, Parts: make([]PartLayer, 2)}
+		fail := func(format string, a ...any) ([]PlacedLayer, error) {
 			return nil, fmt.Errorf("layer %s: cannot split over two towers: %s", info.Name, fmt.Sprintf(format, a...))
 		}
 		if st == Lead {
@@ -165,14 +195,14 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 		}
 		in, whole := info.In, info.Out
 		F := in.PerImage()
-		split := st == Halves
+		halves := st == Halves
 		// Both towers' parts of the whole input, side by side.
 		gatherAll := []piece{{from: 0, dstOff: 0, width: F / 2}, {from: 1, dstOff: F / 2, width: F / 2}}
 		for t := range 2 {
-			tl := &l.Towers[t]
+			tl := &l.Parts[t]
 			tl.Active = true
-			tl.NeedDx = split
-			if split {
+			tl.NeedDx = halves
+			if halves {
 				tl.OpIn = halfC(in)
 			} else {
 				tl.OpIn = in
@@ -194,12 +224,12 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 				return fail("groups %d: each tower must hold whole groups, so groups must be 1 or even", p.Groups)
 			}
 			for t := range 2 {
-				tl := &l.Towers[t]
+				tl := &l.Parts[t]
 				tp := p
 				tp.OutC = whole.C / 2
 				if l.Mode == Gather {
 					tl.OpIn = in
-					if split {
+					if halves {
 						tl.fwdIn = gatherAll
 						tl.bwdOut = []piece{{from: t, srcOff: t * F / 2, width: F / 2}}
 						tl.bwdAdd = []piece{{from: 1 - t, srcOff: t * F / 2, width: F / 2}}
@@ -208,7 +238,7 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 					tp.Groups = p.Groups / 2
 					tp.In = halfC(in)
 					tl.OpIn = tp.In
-					if !split { // the image: take this tower's channels of it
+					if !halves { // the image: take this tower's channels of it
 						tl.fwdIn = []piece{{from: t, srcOff: t * F / 2, width: F / 2}}
 					}
 				}
@@ -225,13 +255,13 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 			flatIn := backend.Shape{N: 1, C: F, H: 1, W: 1}
 			if last {
 				l.Mode = OnLead
-				lead, other := &l.Towers[0], &l.Towers[1]
+				lead, other := &l.Parts[0], &l.Parts[1]
 				lp := *info.Linear
 				lead.Linear = &lp
 				lead.OpIn, lead.OpOut, lead.Own = flatIn, whole, whole
 				lead.RowLo, lead.RowHi = 0, whole.C
-				*other = TowerLayer{NeedDx: split}
-				if split {
+				*other = PartLayer{NeedDx: halves}
+				if halves {
 					lead.fwdIn = gatherAll
 					lead.bwdOut = []piece{{from: 0, width: F / 2}}
 					other.bwdOut = []piece{{from: 0, srcOff: F / 2, width: F / 2}}
@@ -244,7 +274,7 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 			}
 			l.Mode = Gather
 			for t := range 2 {
-				tl := &l.Towers[t]
+				tl := &l.Parts[t]
 				lp := *info.Linear
 				lp.Out = whole.C / 2
 				tl.Linear = &lp
@@ -253,7 +283,7 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 				tl.Own = tl.OpOut
 				tl.OwnOff = t * tl.Own.PerImage()
 				tl.RowLo, tl.RowHi = t*whole.C/2, (t+1)*whole.C/2
-				if split {
+				if halves {
 					tl.fwdIn = gatherAll
 					tl.bwdOut = []piece{{from: t, srcOff: t * F / 2, width: F / 2}}
 					tl.bwdAdd = []piece{{from: 1 - t, srcOff: t * F / 2, width: F / 2}}
@@ -261,52 +291,52 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 			}
 			l.OutState = Halves
 		case config.ReLU, config.Dropout:
-			l.Mode = modeFor(split)
-			setOwn(&l, split)
+			l.Mode = modeFor(halves)
+			setOwn(&l, halves)
 		case config.Flatten:
-			l.Mode = modeFor(split)
+			l.Mode = modeFor(halves)
 			for t := range 2 {
-				tl := &l.Towers[t]
+				tl := &l.Parts[t]
 				tl.OpOut = backend.Shape{N: 1, C: tl.OpIn.PerImage(), H: 1, W: 1}
 				tl.Own = tl.OpOut
 			}
-			setOwn(&l, split)
+			setOwn(&l, halves)
 		case config.MaxPool, config.AdaptiveAvgPool:
-			l.Mode = modeFor(split)
+			l.Mode = modeFor(halves)
 			for t := range 2 {
-				tl := &l.Towers[t]
+				tl := &l.Parts[t]
 				pp := *info.Pool
 				pp.In = tl.OpIn
 				tl.Pool = &pp
 				tl.OpOut = whole
-				if split {
+				if halves {
 					tl.OpOut = halfC(whole)
 				}
 				tl.Own = tl.OpOut
 			}
-			setOwn(&l, split)
+			setOwn(&l, halves)
 		case config.LRN:
 			lp := *info.LRN
 			lo, hi := lp.Size/2, (lp.Size-1)/2
-			if !split || lo+hi == 0 {
-				l.Mode = modeFor(split)
+			if !halves || lo+hi == 0 {
+				l.Mode = modeFor(halves)
 				for t := range 2 {
 					tp := lp
-					tp.In = l.Towers[t].OpIn
-					l.Towers[t].LRN = &tp
+					tp.In = l.Parts[t].OpIn
+					l.Parts[t].LRN = &tp
 				}
-				setOwn(&l, split)
+				setOwn(&l, halves)
 				break
 			}
 			l.Mode = Halo
-			if err := haloPlan(&l, lp, lo, hi); err != nil {
+			if err := haloPlan(&l, lp, lo, hi, align); err != nil {
 				return fail("%v", err)
 			}
 		default:
 			return fail("unknown layer type %q", info.Type)
 		}
 		for t := range 2 {
-			tl := &l.Towers[t]
+			tl := &l.Parts[t]
 			for _, ps := range []*[]piece{&tl.fwdIn, &tl.fwdOut, &tl.bwdIn, &tl.bwdOut, &tl.bwdAdd} {
 				*ps = dropEmpty(*ps)
 			}
@@ -329,13 +359,11 @@ func Split(infos []model.LayerInfo) ([]Layer, error) {
 // the extension's edge) but nothing kept reads them.
 //
 // The extension is padded with zero channels on its far side up to a multiple of
-// lrnBlock channels (where that stays within C): oneDNN's JIT LRN runs only on
-// whole channel blocks (8 floats on AVX2, 16 on AVX-512) and otherwise falls back
-// to its reference kernel, 15-20 times slower (measured: 52 channels, AlexNet's
-// 48+4, ran at 159 ns per element against 8 for 48). A zero channel adds nothing
-// to a window's sum, exactly as the clipped edge, and touches only discarded
-// channels; it costs compute, no communication.
-func haloPlan(l *Layer, lp backend.LRNParams, lo, hi int) error {
+// align channels, where that stays within C: the backend's channel block
+// (backend.ChannelAligner; oneDNN's JIT LRN runs only on whole blocks). A zero
+// channel adds nothing to a window's sum, exactly as the clipped edge, and touches
+// only discarded channels; it costs compute, no communication.
+func haloPlan(l *PlacedLayer, lp backend.LRNParams, lo, hi, align int) error {
 	C, hw := lp.In.C, lp.In.H*lp.In.W
 	if C%2 != 0 {
 		return fmt.Errorf("its %d input channels do not halve", C)
@@ -344,10 +372,10 @@ func haloPlan(l *Layer, lp backend.LRNParams, lo, hi int) error {
 	ext := [2][2]int{{0, min(C, h+e)}, {max(0, h-e), C}} // channel range of each tower's extension
 	need := [2][2]int{{h, min(C, h+lo)}, {max(0, h-hi), h}}
 	for t := range 2 {
-		tl := &l.Towers[t]
+		tl := &l.Parts[t]
 		a, b := ext[t][0], ext[t][1]
 		width := b - a
-		if p := (width + lrnBlock - 1) / lrnBlock * lrnBlock; width < C && p <= C {
+		if p := (width + align - 1) / align * align; width < C && p <= C {
 			width = p
 		}
 		// Real channel c sits at c - a + shift of the extension; tower 1's padding
@@ -383,9 +411,6 @@ func haloPlan(l *Layer, lp backend.LRNParams, lo, hi int) error {
 	return nil
 }
 
-// lrnBlock is the channel multiple a tower's extended LRN is padded to (see haloPlan).
-const lrnBlock = 16
-
 // dropEmpty drops pieces of width 0 (an LRN halo of zero channels on one side).
 func dropEmpty(ps []piece) []piece {
 	var out []piece
@@ -397,18 +422,18 @@ func dropEmpty(ps []piece) []piece {
 	return out
 }
 
-func modeFor(split bool) Mode {
-	if split {
+func modeFor(halves bool) Mode {
+	if halves {
 		return PerTower
 	}
 	return Replicate
 }
 
 // setOwn places a shape-keeping layer's own output in the whole output.
-func setOwn(l *Layer, split bool) {
+func setOwn(l *PlacedLayer, halves bool) {
 	for t := range 2 {
-		if split {
-			l.Towers[t].OwnOff = t * l.Towers[t].Own.PerImage()
+		if halves {
+			l.Parts[t].OwnOff = t * l.Parts[t].Own.PerImage()
 		}
 	}
 }

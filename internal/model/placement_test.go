@@ -1,4 +1,4 @@
-package parallel_test
+package model_test
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"alexnet/configs"
 	"alexnet/internal/config"
 	"alexnet/internal/model"
-	"alexnet/internal/parallel"
 )
 
 func builtin(t *testing.T, name string) *config.Config {
@@ -32,15 +31,15 @@ func TestSplitPaperNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := parallel.Split(infos)
+	plan, err := model.Place(infos, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]parallel.Mode{
-		"conv1": parallel.Gather, "norm1": parallel.Halo, "pool1": parallel.PerTower,
-		"conv2": parallel.PerTower, "norm2": parallel.Halo, "conv3": parallel.Gather,
-		"conv4": parallel.PerTower, "conv5": parallel.PerTower, "flatten": parallel.PerTower,
-		"fc6": parallel.Gather, "drop6": parallel.PerTower, "fc7": parallel.Gather, "fc8": parallel.OnLead,
+	want := map[string]model.Mode{
+		"conv1": model.Gather, "norm1": model.Halo, "pool1": model.PerTower,
+		"conv2": model.PerTower, "norm2": model.Halo, "conv3": model.Gather,
+		"conv4": model.PerTower, "conv5": model.PerTower, "flatten": model.PerTower,
+		"fc6": model.Gather, "drop6": model.PerTower, "fc7": model.Gather, "fc8": model.OnLead,
 	}
 	cross := map[string][2]int{}
 	for _, l := range plan {
@@ -73,7 +72,7 @@ func TestSplitPaperNet(t *testing.T) {
 		}
 	}
 
-	s, err := parallel.Summarize("alexnet", c.Model, config.Parallel{Mode: "model", Devices: []string{"0", "1"}}, 128)
+	s, err := model.SummarizePlacement("alexnet", c.Model, config.Parallel{Mode: "model", Devices: []string{"0", "1"}}, 128)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +134,11 @@ train: {batch_size: 2, epochs: 1, lr: 0.01}
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = parallel.Split(infos)
+			_, err = model.Place(infos, 2, 1)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("error %v\nwant %s", err, tc.want)
 			}
-			_, err = parallel.New(c.Model, cpuPair, openKind(t, "ref"), 2)
+			_, err = model.NewOn(c.Model, cpuPair.Devices, openKind(t, "ref"), 2, false)
 			if err == nil || err.Error() != tc.want {
 				t.Errorf("New: error %v\nwant %s", err, tc.want)
 			}

@@ -21,7 +21,7 @@ test:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) test ./...
-	DNNL_MAX_CPU_ISA=AVX2 $(GO) test -count=1 ./internal/onednn ./internal/backend/... ./internal/model ./internal/parallel
+	DNNL_MAX_CPU_ISA=AVX2 $(GO) test -count=1 ./internal/onednn ./internal/backend/... ./internal/model
 	ALEXNET_TURBOJPEG=0 $(GO) test -count=1 ./internal/dataset ./internal/app
 
 deps:
@@ -56,7 +56,6 @@ device:
 	cd .device/debs && apt-get download libturbojpeg0   # loaded at run time, so pack.sh does not see it
 	$(GO) test -c -ldflags "-s -w" -o .device/cudnn.test ./internal/cudnn
 	$(GO) test -c -ldflags "-s -w" -o .device/model.test ./internal/model
-	$(GO) test -c -ldflags "-s -w" -o .device/parallel.test ./internal/parallel
 	$(GO) test -c -ldflags "-s -w" -o .device/dataset.test ./internal/dataset   # loader benchmarks (gpu-matrix.sh)
 	mkdir -p .device/fashion-mnist && cp /usr/share/datasets/fashion-mnist/*.gz .device/fashion-mnist/
 	# The binaries gzipped keep .device under the device tool's 64 MiB carry limit

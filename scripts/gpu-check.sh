@@ -127,9 +127,7 @@ fi
 if [[ -x .device/model.test ]]; then
 	step model-test 60 bash -c 'cd internal/model && ../../.device/model.test -test.v -test.run TinyNet -test.timeout 50s'
 	grep -E '^\s*--- |^(ok|FAIL|PASS)' "$out/model-test.log" >>"$summary" || true
-fi
-if [[ -x .device/parallel.test ]]; then
-	step towers-test 60 bash -c 'cd internal/parallel && ../../.device/parallel.test -test.v -test.run TowersEqualSingleDevice -test.timeout 50s'
+	step towers-test 60 bash -c 'cd internal/model && ../../.device/model.test -test.v -test.run TowersEqualSingleDevice -test.timeout 50s'
 	grep -E '^\s*--- |^(ok|FAIL|PASS)' "$out/towers-test.log" >>"$summary" || true
 	step alexnet-bench-towers 60 .device/alexnet bench --config alexnet --backend cuda --batch 128 --iters 10 --warmup 3 --devices 0,0
 	tail -n 5 "$out/alexnet-bench-towers.log" >>"$summary"

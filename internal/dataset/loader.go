@@ -23,6 +23,13 @@ type LoaderConfig struct {
 	// user's own question); without it a run whose first 100 samples all fail
 	// stops, as the settings are then wrong.
 	KeepGoing bool
+	// Rank of Ranks (data parallelism; 0 and 0 or 1: the whole data): every
+	// rank draws the same order and the same global batches, and takes rows
+	// [L*Rank/Ranks, L*(Rank+1)/Ranks) of each batch of L. So every image is seen
+	// once per epoch, and the ranks together train on the batches one process
+	// would. Every batch is delivered, even with no rows, so the ranks step
+	// together.
+	Rank, Ranks int
 }
 
 // Batch is a run of transformed images, NCHW. It is valid until the function
@@ -30,6 +37,9 @@ type LoaderConfig struct {
 type Batch struct {
 	Index   int       // batch number in the epoch (0-based)
 	N       int       // images in this batch: BatchSize, fewer for the last one or after skips
+	// Offset is the row of the global batch this rank's first row is, and Global
+	// the rows of the global batch before skips (sharded loaders; else 0 and N).
+	Offset, Global int
 	C, H, W int       // image shape
 	X       []float32 // N*C*H*W
 	Labels  []int32   // N
@@ -90,6 +100,8 @@ func NewLoader(src Source, tf Transform, cfg LoaderConfig) (*Loader, error) {
 		return nil, fmt.Errorf("loader: batch size %d", cfg.BatchSize)
 	case cfg.Workers < 0 || cfg.Prefetch < 0:
 		return nil, fmt.Errorf("loader: workers %d, prefetch %d", cfg.Workers, cfg.Prefetch)
+	case cfg.Ranks < 0 || cfg.Rank < 0 || (cfg.Rank > 0 && cfg.Rank >= cfg.Ranks):
+		return nil, fmt.Errorf("loader: rank %d of %d", cfg.Rank, cfg.Ranks)
 	case tf.Crop == 0:
 		return nil, errors.New("loader: the transform needs a crop size so every image has the same shape")
 	case tf.Lighting > 0 && src.Channels() != 3:
@@ -232,14 +244,22 @@ func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) 
 				return
 			}
 			idx := order[bi*bs : min((bi+1)*bs, len(order))]
+			global, offset := len(idx), 0
+			if r := l.cfg.Ranks; r > 1 {
+				offset = global * l.cfg.Rank / r
+				idx = idx[offset : global*(l.cfg.Rank+1)/r]
+			}
 			n := len(idx)
 			if cap(b.X) < bs*per {
 				b.X, b.Labels, b.Indices = make([]float32, bs*per), make([]int32, bs), make([]int, bs)
 			}
-			b.Index, b.N, b.Skipped = bi, n, nil
+			b.Index, b.N, b.Skipped, b.Offset, b.Global = bi, n, nil, offset, global
 			b.X, b.Labels, b.Indices = b.X[:n*per], b.Labels[:n], b.Indices[:n]
 			p := &pending{b: b, idx: idx, errs: make([]error, n), done: make(chan struct{})}
 			p.remaining.Store(int32(n))
+			if n == 0 { // a rank's empty share of a short last batch
+				close(p.done)
+			}
 			ordered <- p // never blocks: at most Prefetch+1 batches exist
 			for s := range idx {
 				select {
@@ -298,14 +318,15 @@ func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) 
 			}
 		}
 		seen++
-		if b.N == 0 {
+		sharded := l.cfg.Ranks > 1
+		if b.N == 0 && !sharded {
 			// Nothing to deliver: report its failures with the next batch.
 			carry = append(carry, b.Skipped...)
 		} else if len(carry) > 0 {
 			b.Skipped = append(carry, b.Skipped...)
 			carry = nil
 		}
-		if b.N > 0 {
+		if b.N > 0 || sharded {
 			st.Batches++
 			st.Images += b.N
 			if err := fn(b); err != nil {

@@ -320,3 +320,74 @@ func TestLoaderRunFrom(t *testing.T) {
 		t.Error("RunFrom past the last batch: no error")
 	}
 }
+
+// Sharded loaders, side by side, deliver the unsharded loader's batches cut in
+// rank order: every image once per epoch, augmented as one process augments it,
+// and every rank gets every batch, an empty share of the short last one included.
+func TestLoaderShards(t *testing.T) {
+	src, _ := NewSynthetic(37, 3, 30, 28, 7, 11)
+	cfg := LoaderConfig{BatchSize: 8, Shuffle: true, Seed: 5, Workers: 2}
+	whole, err := NewLoader(src, augmenting(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := collect(t, whole, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ranks := range []int{2, 3, 8} { // 37 = 4*8 + 5: with 8 ranks three get no row of the last batch
+		var got epochData
+		perRank := make([][]*Batch, ranks)
+		for r := range ranks {
+			c := cfg
+			c.Rank, c.Ranks = r, ranks
+			l, err := NewLoader(src, augmenting(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := l.Run(context.Background(), 3, func(b *Batch) error {
+				cp := *b
+				cp.X, cp.Labels, cp.Indices = append([]float32(nil), b.X...), append([]int32(nil), b.Labels...), append([]int(nil), b.Indices...)
+				perRank[r] = append(perRank[r], &cp)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Batches != whole.NumBatches() {
+				t.Fatalf("%d ranks: rank %d got %d batches, want %d", ranks, r, st.Batches, whole.NumBatches())
+			}
+		}
+		seen := map[int]int{}
+		for bi := range whole.NumBatches() {
+			rows := 0
+			for r := range ranks {
+				b := perRank[r][bi]
+				if b.Index != bi || b.Offset != rows {
+					t.Fatalf("%d ranks, batch %d, rank %d: index %d, offset %d, want %d", ranks, bi, r, b.Index, b.Offset, rows)
+				}
+				rows += b.N
+				got.x = append(got.x, b.X...)
+				got.labels = append(got.labels, b.Labels...)
+				got.indices = append(got.indices, b.Indices...)
+				for _, i := range b.Indices {
+					seen[i]++
+				}
+			}
+			if g := perRank[0][bi].Global; rows != g {
+				t.Fatalf("%d ranks, batch %d: %d rows in all, the batch has %d", ranks, bi, rows, g)
+			}
+		}
+		for i := range src.Len() {
+			if seen[i] != 1 {
+				t.Fatalf("%d ranks: image %d seen %d times in the epoch", ranks, i, seen[i])
+			}
+		}
+		if fmt.Sprint(got.indices) != fmt.Sprint(want.indices) || fmt.Sprint(got.labels) != fmt.Sprint(want.labels) {
+			t.Fatalf("%d ranks: the shards do not make up the batches", ranks)
+		}
+		if d, at := maxAbsDiff(got.x, want.x); d != 0 {
+			t.Fatalf("%d ranks: pixels differ from one process's by %g at %d", ranks, d, at)
+		}
+	}
+}

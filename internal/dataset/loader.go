@@ -35,16 +35,16 @@ type LoaderConfig struct {
 // Batch is a run of transformed images, NCHW. It is valid until the function
 // given to Run returns; its memory is then reused.
 type Batch struct {
-	Index   int       // batch number in the epoch (0-based)
-	N       int       // images in this batch: BatchSize, fewer for the last one or after skips
+	Index int // batch number in the epoch (0-based)
+	N     int // images in this batch: BatchSize, fewer for the last one or after skips
 	// Offset is the row of the global batch this rank's first row is, and Global
 	// the rows of the global batch before skips (sharded loaders; else 0 and N).
 	Offset, Global int
-	C, H, W int       // image shape
-	X       []float32 // N*C*H*W
-	Labels  []int32   // N
-	Indices []int     // the N images' indices in the source
-	Skipped []Skip    // samples that failed (non-strict mode) in this batch, or in empty batches just before it
+	C, H, W        int       // image shape
+	X              []float32 // N*C*H*W
+	Labels         []int32   // N
+	Indices        []int     // the N images' indices in the source
+	Skipped        []Skip    // samples that failed (non-strict mode) in this batch, or in empty batches just before it
 }
 
 // Skip is a sample that failed to load or transform.

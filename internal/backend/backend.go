@@ -311,6 +311,14 @@ func DropoutKeep(seed uint64, i int, p float32) bool {
 	return u >= p
 }
 
+// DropoutSeedAt is the seed under which element i draws what element first+i
+// draws under seed: DropoutKeep(DropoutSeedAt(s, f), i, p) == DropoutKeep(s, f+i, p).
+// A data-parallel rank holding rows r.. of the global batch draws its mask so, as
+// one process would for those rows.
+func DropoutSeedAt(seed uint64, first int) uint64 {
+	return seed + uint64(first)*0x9E3779B97F4A7C15
+}
+
 // ErrUnavailable wraps the reason a backend cannot run on this machine.
 var ErrUnavailable = errors.New("backend not available")
 

@@ -16,9 +16,10 @@ type NativePrecision interface {
 }
 
 // HostMemory is a backend whose buffers are host memory (cpu, ref). Host returns a
-// buffer's values in plain order for the caller to fill, and counts the buffer as
-// written: a checkpoint is then read from the file straight into the buffer instead
-// of through a copy of it (model.Network.WeightDest).
+// buffer's values in plain order for the caller to read and write while no op
+// of the backend uses that buffer, and counts the buffer as written: a checkpoint is read
+// from the file straight into the buffer (model.WeightLoader), and data
+// parallelism all-reduces a gradient in place, instead of through copies.
 type HostMemory interface {
 	Host(b Buffer) ([]float32, error)
 }

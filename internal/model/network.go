@@ -34,6 +34,10 @@ type Network struct {
 	moved atomic.Int64
 	// lossScale multiplies the loss's gradient (fp16 training); Step divides it out.
 	lossScale float64
+	// Data parallelism: the rows are rows rowOffset.. of a global batch, of which
+	// they are share (SetShard).
+	rowOffset int
+	share     float64
 	// sums holds Loss's running [loss sum, top-1 hits, top-5 hits] over scored rows
 	// on the first part, until TakeScores reads them (allocated on first use).
 	sums   backend.Buffer
@@ -145,7 +149,7 @@ func build(cfg config.Model, devices []string, bs []backend.Backend, batch int, 
 	if err != nil {
 		return nil, err
 	}
-	m := &Network{Cfg: cfg, Info: infos, Plan: plan, Batch: batch, lossScale: 1, inference: inference,
+	m := &Network{Cfg: cfg, Info: infos, Plan: plan, Batch: batch, lossScale: 1, share: 1, inference: inference,
 		seeds: make([]uint64, len(plan))}
 	for t, b := range bs {
 		m.parts = append(m.parts, &part{t: t, device: devices[t], b: b})
@@ -481,7 +485,7 @@ func (m *Network) setSeeds(train bool, seed func(layer int) uint64) error {
 	for i, l := range m.Plan {
 		m.seeds[i] = 0
 		if train && l.Type == config.Dropout && seed != nil {
-			m.seeds[i] = seed(i)
+			m.seeds[i] = backend.DropoutSeedAt(seed(i), m.rowOffset*l.Out.PerImage())
 		}
 	}
 	return nil
@@ -526,8 +530,8 @@ func (m *Network) Loss(labels []int32) error {
 		return fmt.Errorf("loss: %w", err)
 	}
 	m.scored += m.n
-	if dlogits != nil && m.lossScale != 1 {
-		if err := lead.b.Scale(dlogits, float32(m.lossScale)); err != nil {
+	if s := m.lossScale * m.share; dlogits != nil && s != 1 {
+		if err := lead.b.Scale(dlogits, float32(s)); err != nil {
 			return fmt.Errorf("loss scale: %w", err)
 		}
 	}
@@ -577,6 +581,59 @@ func (m *Network) SetLossScale(s float64) {
 		s = 1 // no scale; 0 would zero the gradients and divide by zero
 	}
 	m.lossScale = s
+}
+
+// SetShard makes the network one rank's share of data-parallel training: its
+// rows are rows offset.. of the global batch (dropout draws the global rows'
+// masks), and Loss scales the gradient of its rows' mean loss by share, their
+// fraction of the global batch, so that the ranks' gradients sum to the
+// gradient of the global batch's mean. One process: offset 0, share 1.
+func (m *Network) SetShard(offset int, share float64) {
+	m.rowOffset, m.share = offset, share
+}
+
+// BackwardEach is Backward calling after(i) as soon as layer i's parameter
+// gradients are final, on every part, layer by layer from the last: data
+// parallelism starts reducing them there, while the layers below compute.
+func (m *Network) BackwardEach(after func(layer int) error) error {
+	if m.inference {
+		return errInference
+	}
+	for i := len(m.Plan) - 1; i >= 0; i-- {
+		if err := m.run(m.bwdLayer[i]); err != nil {
+			return err
+		}
+		if m.Plan[i].WeightShape != nil {
+			if err := after(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PartBuffer is one part's buffer and the backend it lives on.
+type PartBuffer struct {
+	B   backend.Backend
+	Buf backend.Buffer
+}
+
+// LayerGrads are layer i's parameter gradients, as the parts hold them (weight
+// rows, then bias rows, of each part).
+func (m *Network) LayerGrads(i int) []PartBuffer {
+	var out []PartBuffer
+	name := m.Plan[i].Name
+	for _, p := range m.Params {
+		if p.layer.Name != name {
+			continue
+		}
+		for t, pp := range p.parts {
+			if pp != nil && pp.G != nil {
+				out = append(out, PartBuffer{m.parts[t].b, pp.G})
+			}
+		}
+	}
+	return out
 }
 
 // CrossBytes are the bytes that cross between the parts in one forward and one

@@ -109,7 +109,9 @@ func Init() (*World, error) {
 	if err := open(); err != nil {
 		return nil, err
 	}
-	w := &World{calls: make(chan func()), done: make(chan struct{}), finalized: make(chan struct{})}
+	// The queue holds a step's reductions (one per parameter tensor) without
+	// blocking the caller; more waits for room, in order.
+	w := &World{calls: make(chan func(), 256), done: make(chan struct{}), finalized: make(chan struct{})}
 	ready := make(chan error)
 	go w.serve(ready)
 	if err := <-ready; err != nil {
@@ -168,15 +170,15 @@ func (r *Request) Wait() error {
 }
 
 // Start queues f on the MPI thread and returns at once: the caller computes while
-// the reduction runs. Calls run one at a time, in the order started.
+// the reduction runs. Calls run one at a time in the order started, which must be
+// the same on every rank (collectives match by order): start them from one
+// goroutine.
 func (w *World) Start(f func() C.int, what string) *Request {
 	r := &Request{done: make(chan struct{})}
-	go func() {
-		w.calls <- func() {
-			r.err = check(what, f())
-			close(r.done)
-		}
-	}()
+	w.calls <- func() {
+		r.err = check(what, f())
+		close(r.done)
+	}
 	return r
 }
 

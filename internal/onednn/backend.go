@@ -309,15 +309,19 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 	return nil
 }
 
-// Host gives dst's memory to fill (backend.HostMemory): plain from now on, stamped as
-// written.
+// Host gives dst's memory to read and fill (backend.HostMemory): plain from now on,
+// stamped as written.
 func (b *Backend) Host(dst backend.Buffer) ([]float32, error) {
 	a := args{b: b, op: "host"}
 	d := a.get(dst, dst.Len(), "dst")
 	if a.err != nil {
 		return nil, a.err
 	}
-	d.lay = nil
+	// Plain first: the caller may read the values (a gradient all-reduced in
+	// place), not only overwrite them.
+	if err := b.makePlain(d); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
 	d.wrote()
 	return d.f32(), nil
 }

@@ -1,0 +1,157 @@
+package dist
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"alexnet/internal/backend"
+	"alexnet/internal/config"
+	"alexnet/internal/model"
+	"alexnet/internal/mpi"
+	"alexnet/internal/safetensors"
+
+	_ "alexnet/internal/onednn"
+	_ "alexnet/internal/ref"
+)
+
+// underMPI runs the calling test again as ranks of mpirun and checks that all
+// passed; it reports true in the ranks. Without mpirun the test is skipped,
+// unless ALEXNET_REQUIRE_MPI is set (CI sets it).
+func underMPI(t *testing.T, ranks int) bool {
+	t.Helper()
+	if mpi.Launched() {
+		return true
+	}
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		if os.Getenv("ALEXNET_REQUIRE_MPI") != "" {
+			t.Fatalf("mpirun not found and ALEXNET_REQUIRE_MPI is set: %v", err)
+		}
+		t.Skipf("mpirun not found (install openmpi-bin): %v", err)
+	}
+	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "-np", fmt.Sprint(ranks),
+		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	t.Logf("mpirun -np %d:\n%s", ranks, out.String())
+	if err != nil {
+		t.Fatalf("mpirun: %v", err)
+	}
+	if n := strings.Count(out.String(), "--- PASS: "+t.Name()); n != ranks {
+		t.Fatalf("%d of %d ranks passed", n, ranks)
+	}
+	return false
+}
+
+func loadConfig(t *testing.T, path string) *config.Config {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path, text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Two ranks, each on its shard of every global batch, their gradients summed by
+// MPI layer by layer during the backward pass, train the weights one network
+// trains on the whole batches: compared after 4 SGD steps with dropout, the last
+// batch short (7 rows of 16: 3 and 4), on the reference and the cpu backend.
+func TestTwoRanksTrainAsOne(t *testing.T) {
+	if !underMPI(t, 2) {
+		return
+	}
+	g, err := Join()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	cfg := loadConfig(t, "../model/testdata/mini.yaml")
+	if err := g.Agree([]byte(cfg.Name)); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 16
+	sizes := []int{16, 16, 16, 7}
+	for _, name := range []string{"ref", "cpu"} {
+		open := func() backend.Backend {
+			b, err := backend.Open(name, backend.Options{Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}
+		build := func() *model.Network {
+			net, err := model.New(cfg.Model, open(), batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(net.Close)
+			if err := net.Init(1); err != nil {
+				t.Fatal(err)
+			}
+			return net
+		}
+		one, mine := build(), build() // one: this rank's own run of the whole batches
+		red := g.Reducer(mine)
+		rng := rand.New(rand.NewPCG(4, 2))
+		per := one.Info[0].In.PerImage()
+		for step, n := range sizes {
+			x := make([]float32, n*per)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			labels := make([]int32, n)
+			for i := range labels {
+				labels[i] = int32(rng.IntN(cfg.Model.Classes))
+			}
+			seed := func(layer int) uint64 { return backend.DropoutSeed(9, int64(step), layer) }
+			if err := errors.Join(one.SetInput(x, n), one.Forward(true, seed), one.Loss(labels), one.ZeroGrad(),
+				one.Backward(), one.Step(0.01, 0.9, 0.0005)); err != nil {
+				t.Fatal(err)
+			}
+			lo, hi := Shard(n, g.Rank, g.Size)
+			mine.SetShard(lo, float64(hi-lo)/float64(n))
+			if err := errors.Join(mine.SetInput(x[lo*per:hi*per], hi-lo), mine.Forward(true, seed), mine.Loss(labels[lo:hi]),
+				mine.ZeroGrad(), mine.BackwardEach(red.Layer), red.Wait(), mine.Step(0.01, 0.9, 0.0005)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err1 := one.Weights()
+		got, err2 := mine.Weights()
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		worst := largest(got, want)
+		t.Logf("rank %d, %s: weights after %d steps differ from one process's by %.2e at most", g.Rank, name, len(sizes), worst)
+		if worst > 1e-6 {
+			t.Errorf("%s: weights differ by %.2e", name, worst)
+		}
+	}
+}
+
+// largest is the largest difference between two weight sets, relative to each
+// tensor's largest value.
+func largest(got, want []safetensors.Tensor) float64 {
+	var worst float64
+	for i := range want {
+		var d, scale float64 = 0, 1e-3
+		for j, w := range want[i].Data {
+			d = math.Max(d, math.Abs(float64(got[i].Data[j])-float64(w)))
+			scale = math.Max(scale, math.Abs(float64(w)))
+		}
+		worst = math.Max(worst, d/scale)
+	}
+	return worst
+}

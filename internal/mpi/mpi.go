@@ -73,7 +73,7 @@ func open() error {
 	return openErr
 }
 
-// Version is the MPI library's version line ("Open MPI v4.1.4, ..."), opening the
+// Version is the MPI library's name and version ("Open MPI v4.1.4"), opening the
 // library without initialising MPI: for `alexnet devices`.
 func Version() (string, error) {
 	if err := open(); err != nil {
@@ -83,11 +83,12 @@ func Version() (string, error) {
 	if rc := C.alx_mpi_library_version(&buf[0], C.int(len(buf))); rc != 0 {
 		return "", fmt.Errorf("MPI_Get_library_version: error %d", int(rc))
 	}
+	// "Open MPI v4.1.4, package: Debian OpenMPI, ident: ...": the name and version.
 	v := strings.TrimSpace(C.GoString(&buf[0]))
-	if i := strings.IndexByte(v, '\n'); i >= 0 {
+	if i := strings.IndexAny(v, ",\n"); i >= 0 {
 		v = v[:i]
 	}
-	return strings.TrimRight(v, ", "), nil
+	return v, nil
 }
 
 // World is this process's place in the job.

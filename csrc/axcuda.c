@@ -1,8 +1,10 @@
 /*
  * axcuda.c: the dlopen loader for the functions declared in axcuda.h.
  *
- * The Go side (internal/cudnn) finds the library files, calls ax_dlopen on each and
- * ax_resolve to fill the function pointers; the thin call wrappers live in axwrap.h.
+ * internal/cudnn finds the library files and, through this package's Go functions
+ * (csrc.go), calls ax_dlopen on each and ax_resolve to fill the function pointers;
+ * the thin call wrappers live in axwrap.h. cgo compiles this file as part of the Go
+ * package of this folder, whose build hashes it.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

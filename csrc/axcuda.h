@@ -9,7 +9,7 @@
  * cudnn_graph.h / cudnn_ops.h / cudnn_cnn.h of cuDNN 9). C enums are int-sized on the
  * platforms CUDA supports, so enum parameters are declared int here.
  *
- * Device pointers cross into Go as uintptr_t (see the axw_ wrappers in axcuda.c), so
+ * Device pointers cross into Go as uintptr_t (see the axw_ wrappers in axwrap.h), so
  * Go never holds a device address in a pointer-typed variable.
  */
 #ifndef AXCUDA_H
@@ -112,21 +112,6 @@ typedef struct {
 	int reserved[3];
 } axConvAlgoPerf;
 #define AX_CONV_ALGO_MAX 16 /* more than any *_ALGO_COUNT (8, 6, 7) */
-
-/*
- * The by-value parameter of the NVRTC kernel sgd_multi (internal/cudnn/kernels.go,
- * struct SGDBatch): up to AX_SGD_MAX tensors of one fused SGD launch. The layout must
- * be the kernel's: three 8-byte pointers, a long long, two floats (40 bytes each).
- */
-#define AX_SGD_MAX 24
-typedef struct {
-	uintptr_t w, g, v;
-	long long n;
-	float lr, decay;
-} axSGDTensor;
-typedef struct {
-	axSGDTensor t[AX_SGD_MAX];
-} axSGDBatch;
 
 /*
  * The function tables. X(return type, name, parameter list). The loader resolves each

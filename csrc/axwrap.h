@@ -355,92 +355,13 @@ static inline cudnnStatus_t axw_cudnnConvolutionBackwardBias(cudnnHandle_t h, fl
 	return ax_cudnnConvolutionBackwardBias(h, &alpha, dyd, AXP(dy), &beta, dbd, AXP(db));
 }
 
-/* ---- kernels compiled by NVRTC (internal/cudnn/kernels.go), one launcher per
- * signature: cuLaunchKernel takes an array of pointers to the arguments, which must
- * match the kernel's parameter types exactly. ---- */
-static inline CUresult axk_launch(CUfunction f, CUstream s, unsigned grid, unsigned block, void **args) {
-	return ax_cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, s, args, NULL);
-}
-/* sgd_multi(SGDBatch b, float momentum, float gscale): grid.y = the number of tensors
- * of b; the struct travels by value (cuLaunchKernel copies it from *b). */
-static inline CUresult axk_sgd_multi(CUfunction f, CUstream s, unsigned grid, unsigned tensors, unsigned block,
-	axSGDBatch *b, float momentum, float gscale) {
-	void *args[] = {b, &momentum, &gscale};
-	return ax_cuLaunchKernel(f, grid, tensors, 1, block, 1, 1, 0, s, args, NULL);
-}
-/* to16, from16, add16, round16 (const void *in, void *out, int fmt, long long n) */
-static inline CUresult axk_cast(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t in, uintptr_t out,
-	int fmt, long long n) {
-	void *pi = AXP(in), *po = AXP(out);
-	void *args[] = {&pi, &po, &fmt, &n};
-	return axk_launch(f, s, grid, block, args);
-}
-/* from16_bias(const unsigned short *x, const float *bias, float *y, int fmt, long long n,
- *             long long hw, int c) */
-static inline CUresult axk_from16_bias(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x,
-	uintptr_t bias, uintptr_t y, int fmt, long long n, long long hw, int c) {
-	void *px = AXP(x), *pb = AXP(bias), *py = AXP(y);
-	void *args[] = {&px, &pb, &py, &fmt, &n, &hw, &c};
-	return axk_launch(f, s, grid, block, args);
-}
-/* scale(float *x, float s, long long n) */
-static inline CUresult axk_scale(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x, float sc,
-	long long n) {
-	void *px = AXP(x);
-	void *args[] = {&px, &sc, &n};
-	return axk_launch(f, s, grid, block, args);
-}
-/* axpy(float alpha, const float *x, float *y, long long n) */
-static inline CUresult axk_axpy(CUfunction f, CUstream s, unsigned grid, unsigned block, float alpha, uintptr_t x,
-	uintptr_t y, long long n) {
-	void *px = AXP(x), *py = AXP(y);
-	void *args[] = {&alpha, &px, &py, &n};
-	return axk_launch(f, s, grid, block, args);
-}
-/* nonfinite(const float *x, long long n, int *flag) */
-static inline CUresult axk_nonfinite(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x, long long n,
-	uintptr_t flag) {
-	void *px = AXP(x), *pf = AXP(flag);
-	void *args[] = {&px, &n, &pf};
-	return axk_launch(f, s, grid, block, args);
-}
-/* dropout_forward(const float *x, float *y, float *mask, unsigned long long seed, float p,
- *                 float scale, long long n) */
-static inline CUresult axk_dropout_forward(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t x,
-	uintptr_t y, uintptr_t mask, unsigned long long seed, float p, float scale, long long n) {
-	void *px = AXP(x), *py = AXP(y), *pm = AXP(mask);
-	void *args[] = {&px, &py, &pm, &seed, &p, &scale, &n};
-	return axk_launch(f, s, grid, block, args);
-}
-/* mul(const float *a, const float *b, float *out, long long n) */
-static inline CUresult axk_mul(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t a, uintptr_t b,
-	uintptr_t out, long long n) {
-	void *pa = AXP(a), *pb = AXP(b), *po = AXP(out);
-	void *args[] = {&pa, &pb, &po, &n};
-	return axk_launch(f, s, grid, block, args);
-}
-/* softmax_xent(const float *logits, const int *labels, float *dlogits, double *losses,
- *              int *higher, int n, int c, int want_grad): one block per row */
-static inline CUresult axk_softmax_xent(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t logits,
-	uintptr_t labels, uintptr_t dlogits, uintptr_t losses, uintptr_t higher, int n, int c, int wantGrad) {
-	void *pl = AXP(logits), *pb = AXP(labels), *pd = AXP(dlogits), *ps = AXP(losses), *ph = AXP(higher);
-	void *args[] = {&pl, &pb, &pd, &ps, &ph, &n, &c, &wantGrad};
-	return axk_launch(f, s, grid, block, args);
-}
-/* xent_sums(const double *losses, const int *higher, int n, float *sums): one block */
-static inline CUresult axk_xent_sums(CUfunction f, CUstream s, unsigned block, uintptr_t losses, uintptr_t higher,
-	int n, uintptr_t sums) {
-	void *pl = AXP(losses), *ph = AXP(higher), *ps = AXP(sums);
-	void *args[] = {&pl, &ph, &n, &ps};
-	return axk_launch(f, s, 1, block, args);
-}
-/* adaptive_avg_{forward,backward}(const float *in, float *out, long long planes, int h, int w,
- *                                 int oh, int ow) */
-static inline CUresult axk_adaptive_avg(CUfunction f, CUstream s, unsigned grid, unsigned block, uintptr_t in,
-	uintptr_t out, long long planes, int h, int w, int oh, int ow) {
-	void *pi = AXP(in), *po = AXP(out);
-	void *args[] = {&pi, &po, &planes, &h, &w, &oh, &ow};
-	return axk_launch(f, s, grid, block, args);
+/* ---- kernels compiled by NVRTC (internal/cudnn) ---- */
+/* The one launcher of them all: args[i] points at the value of parameter i, which
+ * cuLaunchKernel copies with the size the kernel declares, so the launcher does not
+ * need to know any kernel's signature (csrc's CuLaunchKernel packs them). */
+static inline CUresult axw_cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+	unsigned bz, CUstream s, void **args) {
+	return ax_cuLaunchKernel(f, gx, gy, gz, bx, by, bz, 0, s, args, NULL);
 }
 
 #endif

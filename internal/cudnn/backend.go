@@ -1,10 +1,5 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"fmt"
@@ -17,6 +12,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 	"alexnet/internal/lowp"
 )
@@ -102,24 +98,24 @@ func (c Config) workspaceLimit() int64 {
 type Backend struct {
 	cfg    Config
 	dev    int
-	cudev  C.CUdevice
-	ctx    C.CUcontext
+	cudev  csrc.Device
+	ctx    csrc.Context
 	ctxSet bool   // the primary context is retained
 	cc     int    // compute capability, 10*major + minor
 	gen    uint64 // unique per Open, for the per-thread binding cache
-	stream C.cudaStream_t
-	dnn    C.cudnnHandle_t
-	blas   C.cublasHandle_t
+	stream csrc.Stream
+	dnn    csrc.CudnnHandle
+	blas   csrc.CublasHandle
 	kern   *kernels
-	relu   C.cudnnActivationDescriptor_t
-	flat   map[int]C.cudnnTensorDescriptor_t // [1, 1, 1, n] descriptors for elementwise ops
+	relu   csrc.ActivationDesc
+	flat   map[int]csrc.TensorDesc // [1, 1, 1, n] descriptors for elementwise ops
 
 	// destroy undoes, at Close, what ops created (cuDNN descriptors), newest last.
 	destroy []func() error
 
 	// Device memory the backend owns besides buffers: the convolution workspace
 	// (shared by all ops, grown to the largest need), and softmax scratch.
-	ws      devPtr
+	ws      csrc.DevPtr
 	wsBytes int64
 	xent    xentScratch
 
@@ -132,7 +128,7 @@ type Backend struct {
 	// largest need: [0] x or dx, [1] w or dw, [2] y or dy (precision.go).
 	s16 [3]scratch16
 	// flag is one device int for AllFinite (sgd.go), allocated on first use.
-	flag devPtr
+	flag csrc.DevPtr
 
 	// up stages large uploads through page-locked memory on a copy stream (upload.go).
 	up uploader
@@ -152,7 +148,7 @@ var openCount atomic.Uint64
 // buffer is device memory of n float32.
 type buffer struct {
 	b   *Backend
-	ptr devPtr
+	ptr csrc.DevPtr
 	n   int
 }
 
@@ -176,10 +172,10 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 	if _, err := Load(); err != nil {
 		return nil, err
 	}
-	if err := cuInit(); err != nil {
+	if err := csrc.CuInit(); err != nil {
 		return nil, unavailablef(err, "cuda: no usable NVIDIA GPU or driver")
 	}
-	n, err := cuDeviceGetCount()
+	n, err := csrc.CuDeviceGetCount()
 	if err != nil {
 		return nil, unavailablef(err, "cuda: cannot count GPUs")
 	}
@@ -191,7 +187,7 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	b := &Backend{cfg: cfg, dev: o.Device, gen: openCount.Add(1), flat: map[int]C.cudnnTensorDescriptor_t{}, live: map[*buffer]struct{}{},
+	b := &Backend{cfg: cfg, dev: o.Device, gen: openCount.Add(1), flat: map[int]csrc.TensorDesc{}, live: map[*buffer]struct{}{},
 		up: uploader{min: uploadAsyncMin, max: uploadAsyncMax}, prec: o.Precision, f16: o.Precision.Format()}
 	defer func() {
 		if err != nil {
@@ -199,14 +195,14 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 			err = fmt.Errorf("cuda: open GPU %d: %w", o.Device, err)
 		}
 	}()
-	if b.cudev, err = cuDeviceGet(o.Device); err != nil {
+	if b.cudev, err = csrc.CuDeviceGet(o.Device); err != nil {
 		return nil, err
 	}
-	major, err := cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, b.cudev)
+	major, err := csrc.CuDeviceGetAttribute(csrc.AttrComputeCapabilityMajor, b.cudev)
 	if err != nil {
 		return nil, err
 	}
-	minor, err := cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, b.cudev)
+	minor, err := csrc.CuDeviceGetAttribute(csrc.AttrComputeCapabilityMinor, b.cudev)
 	if err != nil {
 		return nil, err
 	}
@@ -216,42 +212,42 @@ func Open(o backend.Options, cfg Config) (_ *Backend, err error) {
 	}
 	// The runtime, cuDNN and cuBLAS all work in the device's primary context; the
 	// driver API (module loading, kernel launches) needs it current too.
-	if b.ctx, err = cuDevicePrimaryCtxRetain(b.cudev); err != nil {
+	if b.ctx, err = csrc.CuDevicePrimaryCtxRetain(b.cudev); err != nil {
 		return nil, err
 	}
 	b.ctxSet = true
 	if err = b.bind(); err != nil {
 		return nil, err
 	}
-	if b.stream, err = cudaStreamCreateNonBlocking(); err != nil {
+	if b.stream, err = csrc.CudaStreamCreateNonBlocking(); err != nil {
 		return nil, err
 	}
-	if b.dnn, err = cudnnCreate(); err != nil {
+	if b.dnn, err = csrc.CudnnCreate(); err != nil {
 		return nil, err
 	}
-	if err = cudnnSetStream(b.dnn, b.stream); err != nil {
+	if err = csrc.CudnnSetStream(b.dnn, b.stream); err != nil {
 		return nil, err
 	}
-	if b.blas, err = cublasCreate(); err != nil {
+	if b.blas, err = csrc.CublasCreate(); err != nil {
 		return nil, err
 	}
-	if err = cublasSetStream(b.blas, b.stream); err != nil {
+	if err = csrc.CublasSetStream(b.blas, b.stream); err != nil {
 		return nil, err
 	}
-	mode := C.int(C.AX_CUBLAS_DEFAULT_MATH)
+	mode := csrc.CublasDefaultMath
 	if cfg.TF32 {
-		mode = C.AX_CUBLAS_TF32_TENSOR_OP_MATH
+		mode = csrc.CublasTF32TensorOpMath
 	}
-	if err = cublasSetMathMode(b.blas, mode); err != nil {
+	if err = csrc.CublasSetMathMode(b.blas, mode); err != nil {
 		return nil, err
 	}
 	if b.kern, err = loadKernels(b.cc); err != nil {
 		return nil, err
 	}
-	if b.relu, err = cudnnCreateActivationDescriptor(); err != nil {
+	if b.relu, err = csrc.CudnnCreateActivationDescriptor(); err != nil {
 		return nil, err
 	}
-	if err = cudnnSetActivationDescriptorReLU(b.relu); err != nil {
+	if err = csrc.CudnnSetActivationDescriptorReLU(b.relu); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -271,16 +267,16 @@ func (b *Backend) Precision() backend.Precision { return b.prec }
 // point locks its goroutine to its thread and binds it (a no-op after the first time
 // on a thread).
 func (b *Backend) bind() error {
-	if isBound(b.dev, b.ctx, b.gen) {
+	if csrc.IsBound(b.dev, b.ctx, b.gen) {
 		return nil
 	}
-	if err := cuCtxSetCurrent(b.ctx); err != nil {
+	if err := csrc.CuCtxSetCurrent(b.ctx); err != nil {
 		return err
 	}
-	if err := cudaSetDevice(b.dev); err != nil {
+	if err := csrc.CudaSetDevice(b.dev); err != nil {
 		return err
 	}
-	markBound(b.dev, b.ctx, b.gen)
+	csrc.MarkBound(b.dev, b.ctx, b.gen)
 	return nil
 }
 
@@ -302,11 +298,11 @@ func (b *Backend) enter(op string) (func(), error) {
 }
 
 // malloc allocates device memory and counts it in Memory.
-func (b *Backend) malloc(bytes int64) (devPtr, error) {
+func (b *Backend) malloc(bytes int64) (csrc.DevPtr, error) {
 	if bytes == 0 {
 		return 0, nil
 	}
-	p, err := cudaMalloc(bytes)
+	p, err := csrc.CudaMalloc(bytes)
 	if err != nil {
 		return 0, err
 	}
@@ -314,12 +310,12 @@ func (b *Backend) malloc(bytes int64) (devPtr, error) {
 	return p, nil
 }
 
-func (b *Backend) mfree(p devPtr, bytes int64) error {
+func (b *Backend) mfree(p csrc.DevPtr, bytes int64) error {
 	if p == 0 {
 		return nil
 	}
 	b.account(-bytes)
-	return cudaFree(p)
+	return csrc.CudaFree(p)
 }
 
 func (b *Backend) account(bytes int64) {
@@ -346,7 +342,7 @@ func (b *Backend) Alloc(n int) (backend.Buffer, error) {
 		return nil, fmt.Errorf("cuda: alloc of %d float32 (%d MiB): %w", n, (4*int64(n))>>20, err)
 	}
 	if n > 0 {
-		if err := cudaMemsetAsync(p, 0, 4*int64(n), b.stream); err != nil {
+		if err := csrc.CudaMemsetAsync(p, 0, 4*int64(n), b.stream); err != nil {
 			b.mfree(p, 4*int64(n))
 			return nil, fmt.Errorf("cuda: alloc: zero-fill: %w", err)
 		}
@@ -409,7 +405,7 @@ type args struct {
 func (b *Backend) args(op string) *args { return &args{b: b, op: op} }
 
 // any returns x's device pointer and length, whatever the length.
-func (a *args) any(x backend.Buffer, name string) (devPtr, int) {
+func (a *args) any(x backend.Buffer, name string) (csrc.DevPtr, int) {
 	if a.err != nil {
 		return 0, 0
 	}
@@ -428,7 +424,7 @@ func (a *args) any(x backend.Buffer, name string) (devPtr, int) {
 }
 
 // atLeast returns x's device pointer; x must hold at least n values.
-func (a *args) atLeast(x backend.Buffer, n int, name string) devPtr {
+func (a *args) atLeast(x backend.Buffer, n int, name string) csrc.DevPtr {
 	p, got := a.any(x, name)
 	if a.err == nil && got < n {
 		a.err = fmt.Errorf("cuda %s: %s holds %d values, want at least %d", a.op, name, got, n)
@@ -438,7 +434,7 @@ func (a *args) atLeast(x backend.Buffer, n int, name string) devPtr {
 }
 
 // get returns x's device pointer; x must hold exactly n values.
-func (a *args) get(x backend.Buffer, n int, name string) devPtr {
+func (a *args) get(x backend.Buffer, n int, name string) csrc.DevPtr {
 	p, got := a.any(x, name)
 	if a.err == nil && got != n {
 		a.err = fmt.Errorf("cuda %s: %s holds %d values, want %d", a.op, name, got, n)
@@ -473,7 +469,7 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) error {
 		}
 		return nil
 	}
-	if err := cudaMemcpyHtoDSync(p, unsafe.Pointer(&src[0]), 4*int64(len(src)), b.stream); err != nil {
+	if err := csrc.CudaMemcpyHtoDSync(p, unsafe.Pointer(&src[0]), 4*int64(len(src)), b.stream); err != nil {
 		return fmt.Errorf("cuda upload: %w", err)
 	}
 	return nil
@@ -493,7 +489,7 @@ func (b *Backend) Download(dst []float32, src backend.Buffer) error {
 		return err
 	}
 	defer done()
-	if err := cudaMemcpyDtoHSync(unsafe.Pointer(&dst[0]), p, 4*int64(len(dst)), b.stream); err != nil {
+	if err := csrc.CudaMemcpyDtoHSync(unsafe.Pointer(&dst[0]), p, 4*int64(len(dst)), b.stream); err != nil {
 		return fmt.Errorf("cuda download: %w", err)
 	}
 	return nil
@@ -514,7 +510,7 @@ func (b *Backend) Copy(dst, src backend.Buffer) error {
 		return err
 	}
 	defer done()
-	if err := cudaMemcpyDtoD(d, s, 4*int64(n), b.stream); err != nil {
+	if err := csrc.CudaMemcpyDtoD(d, s, 4*int64(n), b.stream); err != nil {
 		return fmt.Errorf("cuda copy: %w", err)
 	}
 	return nil
@@ -534,7 +530,7 @@ func (b *Backend) Zero(x backend.Buffer) error {
 		return err
 	}
 	defer done()
-	if err := cudaMemsetAsync(p, 0, 4*int64(n), b.stream); err != nil {
+	if err := csrc.CudaMemsetAsync(p, 0, 4*int64(n), b.stream); err != nil {
 		return fmt.Errorf("cuda zero: %w", err)
 	}
 	return nil
@@ -552,7 +548,7 @@ func (b *Backend) Sync() error {
 	late := b.late
 	b.late = nil
 	b.mu.Unlock()
-	if err := cudaStreamSynchronize(b.stream); err != nil {
+	if err := csrc.CudaStreamSynchronize(b.stream); err != nil {
 		return fmt.Errorf("cuda sync: %w", err)
 	}
 	return late
@@ -572,7 +568,7 @@ func (b *Backend) Close() error {
 	var errs []error
 	if err := b.bind(); err != nil {
 		errs = append(errs, err)
-	} else if err := cudaStreamSynchronize(b.stream); err != nil {
+	} else if err := csrc.CudaStreamSynchronize(b.stream); err != nil {
 		errs = append(errs, err)
 	}
 	b.mu.Lock()
@@ -613,7 +609,7 @@ func (b *Backend) teardown() []error {
 	}
 	b.destroy = nil
 	for n, d := range b.flat {
-		keep(cudnnDestroyTensorDescriptor(d))
+		keep(csrc.CudnnDestroyTensorDescriptor(d))
 		delete(b.flat, n)
 	}
 	// The uploads in flight write into buffers and wait on the compute stream: release
@@ -629,7 +625,7 @@ func (b *Backend) teardown() []error {
 	b.flag = 0
 	b.ws, b.wsBytes = 0, 0
 	if b.relu != nil {
-		keep(cudnnDestroyActivationDescriptor(b.relu))
+		keep(csrc.CudnnDestroyActivationDescriptor(b.relu))
 		b.relu = nil
 	}
 	if b.kern != nil {
@@ -637,19 +633,19 @@ func (b *Backend) teardown() []error {
 		b.kern = nil
 	}
 	if b.blas != nil {
-		keep(cublasDestroy(b.blas))
+		keep(csrc.CublasDestroy(b.blas))
 		b.blas = nil
 	}
 	if b.dnn != nil {
-		keep(cudnnDestroy(b.dnn))
+		keep(csrc.CudnnDestroy(b.dnn))
 		b.dnn = nil
 	}
 	if b.stream != nil {
-		keep(cudaStreamDestroy(b.stream))
+		keep(csrc.CudaStreamDestroy(b.stream))
 		b.stream = nil
 	}
 	if b.ctxSet {
-		keep(cuDevicePrimaryCtxRelease(b.cudev))
+		keep(csrc.CuDevicePrimaryCtxRelease(b.cudev))
 		b.ctxSet = false
 	}
 	return errs
@@ -659,37 +655,37 @@ func (b *Backend) teardown() []error {
 func (b *Backend) onClose(f func() error) { b.destroy = append(b.destroy, f) }
 
 // tensorDesc creates an NCHW float32 descriptor destroyed at Close.
-func (b *Backend) tensorDesc(n, c, h, w int) (C.cudnnTensorDescriptor_t, error) {
-	d, err := cudnnCreateTensorDescriptor()
+func (b *Backend) tensorDesc(n, c, h, w int) (csrc.TensorDesc, error) {
+	d, err := csrc.CudnnCreateTensorDescriptor()
 	if err != nil {
 		return nil, err
 	}
-	b.onClose(func() error { return cudnnDestroyTensorDescriptor(d) })
-	return d, cudnnSetTensor4dDescriptor(d, n, c, h, w)
+	b.onClose(func() error { return csrc.CudnnDestroyTensorDescriptor(d) })
+	return d, csrc.CudnnSetTensor4dDescriptor(d, n, c, h, w)
 }
 
 // tensorDescType creates an NCHW descriptor of element type dtype (AX_CUDNN_DATA_*)
 // destroyed at Close.
-func (b *Backend) tensorDescType(dtype, n, c, h, w int) (C.cudnnTensorDescriptor_t, error) {
-	d, err := cudnnCreateTensorDescriptor()
+func (b *Backend) tensorDescType(dtype, n, c, h, w int) (csrc.TensorDesc, error) {
+	d, err := csrc.CudnnCreateTensorDescriptor()
 	if err != nil {
 		return nil, err
 	}
-	b.onClose(func() error { return cudnnDestroyTensorDescriptor(d) })
-	return d, cudnnSetTensor4dDescriptorType(d, dtype, n, c, h, w)
+	b.onClose(func() error { return csrc.CudnnDestroyTensorDescriptor(d) })
+	return d, csrc.CudnnSetTensor4dDescriptorType(d, dtype, n, c, h, w)
 }
 
 // flatDesc is a [1, 1, 1, n] descriptor for elementwise ops on n values, cached.
-func (b *Backend) flatDesc(n int) (C.cudnnTensorDescriptor_t, error) {
+func (b *Backend) flatDesc(n int) (csrc.TensorDesc, error) {
 	if d, ok := b.flat[n]; ok {
 		return d, nil
 	}
-	d, err := cudnnCreateTensorDescriptor()
+	d, err := csrc.CudnnCreateTensorDescriptor()
 	if err != nil {
 		return nil, err
 	}
-	if err := cudnnSetTensor4dDescriptor(d, 1, 1, 1, n); err != nil {
-		cudnnDestroyTensorDescriptor(d)
+	if err := csrc.CudnnSetTensor4dDescriptor(d, 1, 1, 1, n); err != nil {
+		csrc.CudnnDestroyTensorDescriptor(d)
 		return nil, err
 	}
 	b.flat[n] = d
@@ -698,7 +694,7 @@ func (b *Backend) flatDesc(n int) (C.cudnnTensorDescriptor_t, error) {
 
 // workspace returns the shared convolution workspace, grown to at least bytes.
 // Growing frees the old one first; cudaFree waits for the work that may use it.
-func (b *Backend) workspace(bytes int64) (devPtr, error) {
+func (b *Backend) workspace(bytes int64) (csrc.DevPtr, error) {
 	if bytes <= b.wsBytes {
 		return b.ws, nil
 	}

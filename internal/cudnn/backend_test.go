@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 	"alexnet/internal/backend/backendtest"
 )
@@ -113,7 +114,7 @@ func TestDeviceOutOfRange(t *testing.T) {
 		t.Fatal("opened GPU 1048576")
 	}
 	t.Logf("%v", err)
-	if libLoaded("cuda") && IsUnavailable(err) && len(mustDevices(t).GPUs) > 0 {
+	if csrc.Loaded(csrc.LibCuda) && IsUnavailable(err) && len(mustDevices(t).GPUs) > 0 {
 		t.Errorf("a missing GPU number is a usage error, not an unavailable backend: %v", err)
 	}
 }

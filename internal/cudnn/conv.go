@@ -1,13 +1,9 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
@@ -32,13 +28,13 @@ type conv struct {
 	b        *Backend
 	p        backend.ConvParams
 	out      backend.Shape
-	xD, yD   C.cudnnTensorDescriptor_t
-	y32D     C.cudnnTensorDescriptor_t // float32 [N, OutC, OH, OW], for the bias gradient (yD under fp32)
-	biasD    C.cudnnTensorDescriptor_t // [1, OutC, 1, 1]
-	wD       C.cudnnFilterDescriptor_t
-	fwdD     C.cudnnConvolutionDescriptor_t
-	dataD    C.cudnnConvolutionDescriptor_t
-	filterD  C.cudnnConvolutionDescriptor_t
+	xD, yD   csrc.TensorDesc
+	y32D     csrc.TensorDesc // float32 [N, OutC, OH, OW], for the bias gradient (yD under fp32)
+	biasD    csrc.TensorDesc // [1, OutC, 1, 1]
+	wD       csrc.FilterDesc
+	fwdD     csrc.ConvDesc
+	dataD    csrc.ConvDesc
+	filterD  csrc.ConvDesc
 	fwd      algoChoice
 	bwdData  algoChoice
 	bwdFiltr algoChoice
@@ -83,7 +79,7 @@ func (b *Backend) NewConv(p backend.ConvParams) (backend.Conv, error) {
 func (c *conv) describe() error {
 	b, p, out := c.b, c.p, c.out
 	var err error
-	dtype := int(C.AX_CUDNN_DATA_FLOAT)
+	dtype := int(csrc.CudnnDataFloat)
 	if b.f16 != 0 {
 		dtype = cudnnType(b.f16)
 	}
@@ -102,42 +98,42 @@ func (c *conv) describe() error {
 	if c.biasD, err = b.tensorDesc(1, p.OutC, 1, 1); err != nil {
 		return err
 	}
-	if c.wD, err = cudnnCreateFilterDescriptor(); err != nil {
+	if c.wD, err = csrc.CudnnCreateFilterDescriptor(); err != nil {
 		return err
 	}
 	wD := c.wD
-	b.onClose(func() error { return cudnnDestroyFilterDescriptor(wD) })
-	if err = cudnnSetFilter4dDescriptorType(c.wD, dtype, p.OutC, p.In.C/p.Groups, p.KH, p.KW); err != nil {
+	b.onClose(func() error { return csrc.CudnnDestroyFilterDescriptor(wD) })
+	if err = csrc.CudnnSetFilter4dDescriptorType(c.wD, dtype, p.OutC, p.In.C/p.Groups, p.KH, p.KW); err != nil {
 		return err
 	}
 	// Without TF32, FMA math keeps cuDNN off tensor cores (its default math lets
 	// Ampere and newer use TF32 for fp32 data). 16-bit data is what tensor cores are
 	// for; the compute type stays float32 (cudnnSetConvolution2dDescriptor).
-	math := C.AX_CUDNN_FMA_MATH
+	math := csrc.CudnnFMAMath
 	switch {
 	case b.f16 != 0:
-		math = C.AX_CUDNN_TENSOR_OP_MATH
+		math = csrc.CudnnTensorOpMath
 	case b.cfg.TF32:
-		math = C.AX_CUDNN_DEFAULT_MATH
+		math = csrc.CudnnDefaultMath
 	}
-	for _, d := range []*C.cudnnConvolutionDescriptor_t{&c.fwdD, &c.dataD, &c.filterD} {
-		if *d, err = cudnnCreateConvolutionDescriptor(); err != nil {
+	for _, d := range []*csrc.ConvDesc{&c.fwdD, &c.dataD, &c.filterD} {
+		if *d, err = csrc.CudnnCreateConvolutionDescriptor(); err != nil {
 			return err
 		}
 		cd := *d
-		b.onClose(func() error { return cudnnDestroyConvolutionDescriptor(cd) })
-		if err = cudnnSetConvolution2dDescriptor(cd, p.PadH, p.PadW, p.StrideH, p.StrideW); err != nil {
+		b.onClose(func() error { return csrc.CudnnDestroyConvolutionDescriptor(cd) })
+		if err = csrc.CudnnSetConvolution2dDescriptor(cd, p.PadH, p.PadW, p.StrideH, p.StrideW); err != nil {
 			return err
 		}
-		if err = cudnnSetConvolutionGroupCount(cd, p.Groups); err != nil {
+		if err = csrc.CudnnSetConvolutionGroupCount(cd, p.Groups); err != nil {
 			return err
 		}
 		c.math = int(math)
-		if err = cudnnSetConvolutionMathType(cd, int(math)); err != nil {
+		if err = csrc.CudnnSetConvolutionMathType(cd, int(math)); err != nil {
 			return err
 		}
 	}
-	n, ch, h, w, err := cudnnGetConvolution2dForwardOutputDim(c.fwdD, c.xD, c.wD)
+	n, ch, h, w, err := csrc.CudnnGetConvolution2dForwardOutputDim(c.fwdD, c.xD, c.wD)
 	if err != nil {
 		return err
 	}
@@ -150,18 +146,18 @@ func (c *conv) describe() error {
 // usable reports whether an algorithm of math type m may run: never the one that
 // converts data to fp16, and tensor-core (TF32) math only when allowed; under bf16
 // and fp16 any other math type.
-func (c *conv) usable(r algoPerf) bool {
+func (c *conv) usable(r csrc.AlgoPerf) bool {
 	if r.Status != 0 || r.Memory > c.b.cfg.workspaceLimit() {
 		return false
 	}
 	if c.b.f16 != 0 {
-		return r.MathType != C.AX_CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+		return r.MathType != csrc.CudnnTensorOpMathAllowConversion
 	}
 	switch r.MathType {
-	case C.AX_CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
+	case csrc.CudnnTensorOpMathAllowConversion:
 		return false
-	case C.AX_CUDNN_TENSOR_OP_MATH, C.AX_CUDNN_DEFAULT_MATH:
-		return c.b.cfg.TF32 || r.MathType == C.AX_CUDNN_DEFAULT_MATH
+	case csrc.CudnnTensorOpMath, csrc.CudnnDefaultMath:
+		return c.b.cfg.TF32 || r.MathType == csrc.CudnnDefaultMath
 	}
 	return true
 }
@@ -170,13 +166,13 @@ func (c *conv) usable(r algoPerf) bool {
 // type on the descriptor when TF32 is allowed or the data is 16-bit (otherwise the
 // descriptor stays on FMA math, which is what the rows were found under), and asks
 // for its workspace size.
-func (c *conv) pick(rows []algoPerf, how string, d C.cudnnConvolutionDescriptor_t, wsSize func(algo int) (int64, error)) (algoChoice, bool, error) {
+func (c *conv) pick(rows []csrc.AlgoPerf, how string, d csrc.ConvDesc, wsSize func(algo int) (int64, error)) (algoChoice, bool, error) {
 	for _, r := range rows {
 		if !c.usable(r) {
 			continue
 		}
 		if c.b.cfg.TF32 || c.b.f16 != 0 {
-			if err := cudnnSetConvolutionMathType(d, r.MathType); err != nil {
+			if err := csrc.CudnnSetConvolutionMathType(d, r.MathType); err != nil {
 				return algoChoice{}, false, err
 			}
 		}
@@ -190,7 +186,7 @@ func (c *conv) pick(rows []algoPerf, how string, d C.cudnnConvolutionDescriptor_
 	// heuristic query that follows is not made under the last row's (FMA math
 	// would hide the tensor-core algorithms of 16-bit data).
 	if c.b.cfg.TF32 || c.b.f16 != 0 {
-		if err := cudnnSetConvolutionMathType(d, c.math); err != nil {
+		if err := csrc.CudnnSetConvolutionMathType(d, c.math); err != nil {
 			return algoChoice{}, false, err
 		}
 	}
@@ -205,46 +201,48 @@ func (c *conv) chooseAlgorithms() error {
 	h := b.dnn
 	type direction struct {
 		name   string
-		d      C.cudnnConvolutionDescriptor_t
+		d      csrc.ConvDesc
 		dst    *algoChoice
-		find   func(x, w, y, ws devPtr, wsBytes int64) ([]algoPerf, error)
-		heur   func() ([]algoPerf, error)
+		find   func(x, w, y, ws csrc.DevPtr, wsBytes int64) ([]csrc.AlgoPerf, error)
+		heur   func() ([]csrc.AlgoPerf, error)
 		wsSize func(algo int) (int64, error)
 	}
 	dirs := []direction{
 		{"forward", c.fwdD, &c.fwd,
-			func(x, w, y, ws devPtr, n int64) ([]algoPerf, error) {
-				return cudnnFindConvolutionForwardAlgorithmEx(h, c.xD, x, c.wD, w, c.fwdD, c.yD, y, ws, n)
+			func(x, w, y, ws csrc.DevPtr, n int64) ([]csrc.AlgoPerf, error) {
+				return csrc.CudnnFindConvolutionForwardAlgorithmEx(h, c.xD, x, c.wD, w, c.fwdD, c.yD, y, ws, n)
 			},
-			func() ([]algoPerf, error) { return cudnnGetConvolutionForwardAlgorithm_v7(h, c.xD, c.wD, c.fwdD, c.yD) },
+			func() ([]csrc.AlgoPerf, error) {
+				return csrc.CudnnGetConvolutionForwardAlgorithm_v7(h, c.xD, c.wD, c.fwdD, c.yD)
+			},
 			func(algo int) (int64, error) {
-				return cudnnGetConvolutionForwardWorkspaceSize(h, c.xD, c.wD, c.fwdD, c.yD, algo)
+				return csrc.CudnnGetConvolutionForwardWorkspaceSize(h, c.xD, c.wD, c.fwdD, c.yD, algo)
 			}},
 		{"backward data", c.dataD, &c.bwdData,
-			func(x, w, y, ws devPtr, n int64) ([]algoPerf, error) {
-				return cudnnFindConvolutionBackwardDataAlgorithmEx(h, c.wD, w, c.yD, y, c.dataD, c.xD, x, ws, n)
+			func(x, w, y, ws csrc.DevPtr, n int64) ([]csrc.AlgoPerf, error) {
+				return csrc.CudnnFindConvolutionBackwardDataAlgorithmEx(h, c.wD, w, c.yD, y, c.dataD, c.xD, x, ws, n)
 			},
-			func() ([]algoPerf, error) {
-				return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, c.wD, c.yD, c.dataD, c.xD)
+			func() ([]csrc.AlgoPerf, error) {
+				return csrc.CudnnGetConvolutionBackwardDataAlgorithm_v7(h, c.wD, c.yD, c.dataD, c.xD)
 			},
 			func(algo int) (int64, error) {
-				return cudnnGetConvolutionBackwardDataWorkspaceSize(h, c.wD, c.yD, c.dataD, c.xD, algo)
+				return csrc.CudnnGetConvolutionBackwardDataWorkspaceSize(h, c.wD, c.yD, c.dataD, c.xD, algo)
 			}},
 		{"backward filter", c.filterD, &c.bwdFiltr,
-			func(x, w, y, ws devPtr, n int64) ([]algoPerf, error) {
-				return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, c.xD, x, c.yD, y, c.filterD, c.wD, w, ws, n)
+			func(x, w, y, ws csrc.DevPtr, n int64) ([]csrc.AlgoPerf, error) {
+				return csrc.CudnnFindConvolutionBackwardFilterAlgorithmEx(h, c.xD, x, c.yD, y, c.filterD, c.wD, w, ws, n)
 			},
-			func() ([]algoPerf, error) {
-				return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, c.xD, c.yD, c.filterD, c.wD)
+			func() ([]csrc.AlgoPerf, error) {
+				return csrc.CudnnGetConvolutionBackwardFilterAlgorithm_v7(h, c.xD, c.yD, c.filterD, c.wD)
 			},
 			func(algo int) (int64, error) {
-				return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, c.xD, c.yD, c.filterD, c.wD, algo)
+				return csrc.CudnnGetConvolutionBackwardFilterWorkspaceSize(h, c.xD, c.yD, c.filterD, c.wD, algo)
 			}},
 	}
 
 	var findErr error
 	if !b.cfg.Heuristic {
-		findErr = c.withScratch(func(x, w, y, ws devPtr, wsBytes int64) error {
+		findErr = c.withScratch(func(x, w, y, ws csrc.DevPtr, wsBytes int64) error {
 			for _, d := range dirs {
 				rows, err := d.find(x, w, y, ws, wsBytes)
 				if err != nil {
@@ -286,14 +284,14 @@ func (c *conv) chooseAlgorithms() error {
 
 // withScratch runs f with zeroed scratch x, w, y tensors and the largest workspace
 // up to the limit that can be allocated, then frees them all.
-func (c *conv) withScratch(f func(x, w, y, ws devPtr, wsBytes int64) error) error {
+func (c *conv) withScratch(f func(x, w, y, ws csrc.DevPtr, wsBytes int64) error) error {
 	b, p := c.b, c.p
 	elem := int64(4) // bytes per element of the descriptors' type
 	if b.f16 != 0 {
 		elem = 2
 	}
 	sizes := []int64{elem * int64(p.In.Len()), elem * int64(p.WeightLen()), elem * int64(c.out.Len())}
-	ptrs := make([]devPtr, len(sizes))
+	ptrs := make([]csrc.DevPtr, len(sizes))
 	defer func() {
 		for i, ptr := range ptrs {
 			b.mfree(ptr, sizes[i])
@@ -304,15 +302,15 @@ func (c *conv) withScratch(f func(x, w, y, ws devPtr, wsBytes int64) error) erro
 		if ptrs[i], err = b.malloc(n); err != nil {
 			return err
 		}
-		if err := cudaMemsetAsync(ptrs[i], 0, n, b.stream); err != nil {
+		if err := csrc.CudaMemsetAsync(ptrs[i], 0, n, b.stream); err != nil {
 			return err
 		}
 	}
 	wsBytes := b.cfg.workspaceLimit()
-	if free, _, err := cudaMemGetInfo(); err == nil {
+	if free, _, err := csrc.CudaMemGetInfo(); err == nil {
 		wsBytes = min(wsBytes, free/2)
 	}
-	var ws devPtr
+	var ws csrc.DevPtr
 	for ; wsBytes >= 1<<20; wsBytes /= 2 {
 		var err error
 		if ws, err = b.malloc(wsBytes); err == nil {
@@ -351,11 +349,11 @@ func (c *conv) Forward(x, w, bias, y backend.Buffer) error {
 	if c.b.f16 != 0 {
 		return wrapOp(a.op, c.forward16(xp, wp, bp, yp, ws))
 	}
-	if err := cudnnConvolutionForward(h, 1, c.xD, xp, c.wD, wp, c.fwdD, c.fwd.algo, ws, c.fwd.ws, 0, c.yD, yp); err != nil {
+	if err := csrc.CudnnConvolutionForward(h, 1, c.xD, xp, c.wD, wp, c.fwdD, c.fwd.algo, ws, c.fwd.ws, 0, c.yD, yp); err != nil {
 		return wrapOp(a.op, fmt.Errorf("algorithm %d (%s): %w", c.fwd.algo, c.fwd.how, err))
 	}
 	// y [N, OutC, OH, OW] += b [1, OutC, 1, 1], broadcast
-	return wrapOp(a.op, cudnnAddTensor(h, 1, c.biasD, bp, 1, c.yD, yp))
+	return wrapOp(a.op, csrc.CudnnAddTensor(h, 1, c.biasD, bp, 1, c.yD, yp))
 }
 
 func (c *conv) BackwardData(w, dy, dx backend.Buffer) error {
@@ -379,7 +377,7 @@ func (c *conv) BackwardData(w, dy, dx backend.Buffer) error {
 	if c.b.f16 != 0 {
 		return wrapOp(a.op, c.backwardData16(wp, dyp, dxp, ws))
 	}
-	if err := cudnnConvolutionBackwardData(c.b.dnn, 1, c.wD, wp, c.yD, dyp, c.dataD, c.bwdData.algo, ws, c.bwdData.ws, 0, c.xD, dxp); err != nil {
+	if err := csrc.CudnnConvolutionBackwardData(c.b.dnn, 1, c.wD, wp, c.yD, dyp, c.dataD, c.bwdData.algo, ws, c.bwdData.ws, 0, c.xD, dxp); err != nil {
 		return wrapOp(a.op, fmt.Errorf("algorithm %d (%s): %w", c.bwdData.algo, c.bwdData.how, err))
 	}
 	return nil
@@ -409,16 +407,16 @@ func (c *conv) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 		if err := c.backwardFilter16(xp, dyp, dwp, ws); err != nil {
 			return wrapOp(a.op, err)
 		}
-	} else if err := cudnnConvolutionBackwardFilter(h, 1, c.xD, xp, c.yD, dyp, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 1, c.wD, dwp); err != nil {
+	} else if err := csrc.CudnnConvolutionBackwardFilter(h, 1, c.xD, xp, c.yD, dyp, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 1, c.wD, dwp); err != nil {
 		return wrapOp(a.op, fmt.Errorf("algorithm %d (%s): %w", c.bwdFiltr.algo, c.bwdFiltr.how, err))
 	}
 	// db [1, OutC, 1, 1] += sum over n, h, w of the float32 dy
-	return wrapOp(a.op, cudnnConvolutionBackwardBias(h, 1, c.y32D, dyp, 1, c.biasD, dbp))
+	return wrapOp(a.op, csrc.CudnnConvolutionBackwardBias(h, 1, c.y32D, dyp, 1, c.biasD, dbp))
 }
 
 // forward16 is Forward under bf16/fp16: x and w cast to 16 bits, y16 = conv, then
 // y = round16(float(y16) + b) (precision.go). ws is the workspace, already sized.
-func (c *conv) forward16(xp, wp, bp, yp, ws devPtr) error {
+func (c *conv) forward16(xp, wp, bp, yp, ws csrc.DevPtr) error {
 	b, p := c.b, c.p
 	x16, w16, y16, err := b.scratch3(p.In.Len(), p.WeightLen(), c.out.Len())
 	if err != nil {
@@ -427,16 +425,15 @@ func (c *conv) forward16(xp, wp, bp, yp, ws devPtr) error {
 	if err := b.to16Pair(xp, x16, p.In.Len(), wp, w16, p.WeightLen()); err != nil {
 		return err
 	}
-	if err := cudnnConvolutionForward(b.dnn, 1, c.xD, x16, c.wD, w16, c.fwdD, c.fwd.algo, ws, c.fwd.ws, 0, c.yD, y16); err != nil {
+	if err := csrc.CudnnConvolutionForward(b.dnn, 1, c.xD, x16, c.wD, w16, c.fwdD, c.fwd.algo, ws, c.fwd.ws, 0, c.yD, y16); err != nil {
 		return fmt.Errorf("algorithm %d (%s, %v): %w", c.fwd.algo, c.fwd.how, b.f16, err)
 	}
 	n := c.out.Len()
-	return launchFrom16Bias(b.kern.fn["from16_bias"], b.stream, gridFor(n, elemBlock), elemBlock, y16, bp, yp, fmtCode(b.f16),
-		n, c.out.H*c.out.W, c.out.C)
+	return b.elementwise("from16_bias", n, y16, bp, yp, fmtCode(b.f16), int64(n), int64(c.out.H*c.out.W), int32(c.out.C))
 }
 
 // backwardData16: w and dy cast to 16 bits, dx16 = conv^T, dx = float(dx16).
-func (c *conv) backwardData16(wp, dyp, dxp, ws devPtr) error {
+func (c *conv) backwardData16(wp, dyp, dxp, ws csrc.DevPtr) error {
 	b, p := c.b, c.p
 	dx16, w16, dy16, err := b.scratch3(p.In.Len(), p.WeightLen(), c.out.Len())
 	if err != nil {
@@ -445,7 +442,7 @@ func (c *conv) backwardData16(wp, dyp, dxp, ws devPtr) error {
 	if err := b.to16Pair(wp, w16, p.WeightLen(), dyp, dy16, c.out.Len()); err != nil {
 		return err
 	}
-	if err := cudnnConvolutionBackwardData(b.dnn, 1, c.wD, w16, c.yD, dy16, c.dataD, c.bwdData.algo, ws, c.bwdData.ws, 0, c.xD, dx16); err != nil {
+	if err := csrc.CudnnConvolutionBackwardData(b.dnn, 1, c.wD, w16, c.yD, dy16, c.dataD, c.bwdData.algo, ws, c.bwdData.ws, 0, c.xD, dx16); err != nil {
 		return fmt.Errorf("algorithm %d (%s, %v): %w", c.bwdData.algo, c.bwdData.how, b.f16, err)
 	}
 	return b.cast("from16", dx16, dxp, p.In.Len())
@@ -453,7 +450,7 @@ func (c *conv) backwardData16(wp, dyp, dxp, ws devPtr) error {
 
 // backwardFilter16: x and dy cast to 16 bits, dw16 = corr (overwritten, beta 0), then
 // dw += float(dw16): the 16-bit rounding applies to this call's contribution only.
-func (c *conv) backwardFilter16(xp, dyp, dwp, ws devPtr) error {
+func (c *conv) backwardFilter16(xp, dyp, dwp, ws csrc.DevPtr) error {
 	b, p := c.b, c.p
 	x16, dw16, dy16, err := b.scratch3(p.In.Len(), p.WeightLen(), c.out.Len())
 	if err != nil {
@@ -462,7 +459,7 @@ func (c *conv) backwardFilter16(xp, dyp, dwp, ws devPtr) error {
 	if err := b.to16Pair(xp, x16, p.In.Len(), dyp, dy16, c.out.Len()); err != nil {
 		return err
 	}
-	if err := cudnnConvolutionBackwardFilter(b.dnn, 1, c.xD, x16, c.yD, dy16, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 0, c.wD, dw16); err != nil {
+	if err := csrc.CudnnConvolutionBackwardFilter(b.dnn, 1, c.xD, x16, c.yD, dy16, c.filterD, c.bwdFiltr.algo, ws, c.bwdFiltr.ws, 0, c.wD, dw16); err != nil {
 		return fmt.Errorf("algorithm %d (%s, %v): %w", c.bwdFiltr.algo, c.bwdFiltr.how, b.f16, err)
 	}
 	return b.cast("add16", dw16, dwp, p.WeightLen())

@@ -1,14 +1,11 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"io"
 	"strings"
+
+	"alexnet/csrc"
 )
 
 // GPU is one device as the driver reports it.
@@ -42,25 +39,25 @@ func Devices() (*Info, error) {
 		return info, err
 	}
 	info.Libraries = libs
-	if err := cuInit(); err != nil {
+	if err := csrc.CuInit(); err != nil {
 		return info, unavailablef(err, "cuda: no usable NVIDIA GPU or driver")
 	}
-	if info.Driver, err = cuDriverGetVersion(); err != nil {
+	if info.Driver, err = csrc.CuDriverGetVersion(); err != nil {
 		return info, err
 	}
-	if info.Runtime, err = cudaRuntimeGetVersion(); err != nil {
+	if info.Runtime, err = csrc.CudaRuntimeGetVersion(); err != nil {
 		return info, err
 	}
-	for i, p := range []C.int{C.AX_MAJOR_VERSION, C.AX_MINOR_VERSION, C.AX_PATCH_LEVEL} {
-		if info.CUBLAS[i], err = cublasGetProperty(p); err != nil {
+	for i, p := range []int{csrc.MajorVersion, csrc.MinorVersion, csrc.PatchLevel} {
+		if info.CUBLAS[i], err = csrc.CublasGetProperty(p); err != nil {
 			return info, err
 		}
 	}
-	info.CUDNN = cudnnGetVersion()
-	if info.NVRTC[0], info.NVRTC[1], err = nvrtcVersion(); err != nil {
+	info.CUDNN = csrc.CudnnGetVersion()
+	if info.NVRTC[0], info.NVRTC[1], err = csrc.NvrtcVersion(); err != nil {
 		return info, err
 	}
-	n, err := cuDeviceGetCount()
+	n, err := csrc.CuDeviceGetCount()
 	if err != nil {
 		return info, err
 	}
@@ -79,23 +76,23 @@ func Devices() (*Info, error) {
 
 func describeGPU(i int) (GPU, error) {
 	g := GPU{Index: i}
-	d, err := cuDeviceGet(i)
+	d, err := csrc.CuDeviceGet(i)
 	if err != nil {
 		return g, err
 	}
-	if g.Name, err = cuDeviceGetName(d); err != nil {
+	if g.Name, err = csrc.CuDeviceGetName(d); err != nil {
 		return g, err
 	}
-	if g.MemoryBytes, err = cuDeviceTotalMem(d); err != nil {
+	if g.MemoryBytes, err = csrc.CuDeviceTotalMem(d); err != nil {
 		return g, err
 	}
-	if g.Major, err = cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d); err != nil {
+	if g.Major, err = csrc.CuDeviceGetAttribute(csrc.AttrComputeCapabilityMajor, d); err != nil {
 		return g, err
 	}
-	if g.Minor, err = cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d); err != nil {
+	if g.Minor, err = csrc.CuDeviceGetAttribute(csrc.AttrComputeCapabilityMinor, d); err != nil {
 		return g, err
 	}
-	if g.SMs, err = cuDeviceGetAttribute(C.AX_CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d); err != nil {
+	if g.SMs, err = csrc.CuDeviceGetAttribute(csrc.AttrMultiprocessorCount, d); err != nil {
 		return g, err
 	}
 	return g, nil

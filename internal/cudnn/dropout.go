@@ -16,8 +16,6 @@ import (
 // backends' for the same seed. The mask is kept (as floats) rather than redrawn in
 // the backward, as the other backends do.
 
-const elemBlock = 256 // threads per block of the elementwise kernels
-
 func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint64) error {
 	if !(p >= 0 && p < 1) {
 		return fmt.Errorf("cuda dropout forward: probability %g must be in [0, 1)", p)
@@ -35,8 +33,7 @@ func (b *Backend) DropoutForward(x, y, mask backend.Buffer, p float32, seed uint
 	}
 	defer done()
 	scale := 1 / (1 - p) // float32, as backend's other implementations compute it
-	return wrapOp(a.op, launchDropoutForward(b.kern.fn["dropout_forward"], b.stream, gridFor(n, elemBlock), elemBlock,
-		xp, yp, mp, seed, p, scale, n))
+	return wrapOp(a.op, b.elementwise("dropout_forward", n, xp, yp, mp, seed, p, scale, int64(n)))
 }
 
 // Mul: out = a * b (dropout's backward: dx = dy * mask).
@@ -53,5 +50,5 @@ func (b *Backend) Mul(x, y, out backend.Buffer) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, launchMul(b.kern.fn["mul"], b.stream, gridFor(n, elemBlock), elemBlock, dyp, mp, dxp, n))
+	return wrapOp(a.op, b.elementwise("mul", n, dyp, mp, dxp, int64(n)))
 }

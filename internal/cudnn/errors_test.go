@@ -2,76 +2,20 @@ package cudnn
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
-// Status codes become errors that name the call, the status and its code; success
-// is nil. Without the library loaded the names come from the project's tables, which
-// must match the vendor headers' enumerators.
-func TestStatusErrors(t *testing.T) {
-	cases := []struct {
-		lib, call string
-		code      int
-		name      string // expected when the library is not loaded
-	}{
-		{"cudart", "cudaMalloc", 2, "cudaErrorMemoryAllocation"},
-		{"cudart", "cudaSetDevice", 101, "cudaErrorInvalidDevice"},
-		{"cuda", "cuInit", 100, "CUDA_ERROR_NO_DEVICE"},
-		{"cuda", "cuModuleLoadData", 209, "CUDA_ERROR_NO_BINARY_FOR_GPU"},
-		{"cublas", "cublasSgemm_v2", 7, "CUBLAS_STATUS_INVALID_VALUE"},
-		{"cublas", "cublasCreate_v2", 1, "CUBLAS_STATUS_NOT_INITIALIZED"},
-		{"cudnn", "cudnnConvolutionForward", 2000, "CUDNN_STATUS_BAD_PARAM"},
-		{"cudnn", "cudnnConvolutionForward", 3002, "CUDNN_STATUS_NOT_SUPPORTED_SHAPE"},
-		{"cudnn", "cudnnCreate", 1001, "CUDNN_STATUS_NOT_INITIALIZED"},
-		{"cudnn", "cudnnLRNCrossChannelForward", 3099, "CUDNN_STATUS_NOT_SUPPORTED_*"}, // unknown code: its category
-		{"nvrtc", "nvrtcCompileProgram", 6, "NVRTC_ERROR_COMPILATION"},
-	}
-	for _, c := range cases {
-		if err := statusError(c.lib, c.call, 0); err != nil {
-			t.Errorf("%s status 0: %v, want nil", c.lib, err)
-		}
-		err := statusError(c.lib, c.call, c.code)
-		var e *Error
-		if !errors.As(err, &e) {
-			t.Fatalf("%s %d: %T, want *Error", c.lib, c.code, err)
-		}
-		msg := err.Error()
-		t.Logf("%s", msg)
-		if !strings.HasPrefix(msg, c.call+": ") || !strings.Contains(msg, fmt.Sprintf("(%d)", c.code)) {
-			t.Errorf("%q should start with the call and show the code %d", msg, c.code)
-		}
-		if libLoaded(c.lib) {
-			if e.Name == "" {
-				t.Errorf("%s %d: the loaded library gave no name", c.lib, c.code)
-			}
-			continue
-		}
-		if e.Name != c.name {
-			t.Errorf("%s %d named %q, want %q", c.lib, c.code, e.Name, c.name)
-		}
-		if want := fmt.Sprintf("%s: %s (%d)", c.call, c.name, c.code); msg != want {
-			t.Errorf("message %q, want %q", msg, want)
-		}
-	}
-	if got := (&Error{Lib: "cudnn", Call: "f", Code: 77}).Error(); got != "f: cudnn status 77" {
-		t.Errorf("nameless status: %q", got)
-	}
-	if got := (&Error{Call: "f", Code: 3, Name: "N", Detail: "what went wrong"}).Error(); got != "f: N (3): what went wrong" {
-		t.Errorf("with detail: %q", got)
-	}
-}
-
 func TestUnavailable(t *testing.T) {
-	cause := &Error{Lib: "cuda", Call: "cuInit", Code: 100, Name: "CUDA_ERROR_NO_DEVICE"}
+	cause := &csrc.Error{Lib: "cuda", Call: "cuInit", Code: 100, Name: "CUDA_ERROR_NO_DEVICE"}
 	err := unavailablef(cause, "cuda: no usable NVIDIA GPU or driver")
 	if !errors.Is(err, backend.ErrUnavailable) {
 		t.Error("does not match backend.ErrUnavailable")
 	}
-	var e *Error
+	var e *csrc.Error
 	if !errors.As(err, &e) || e.Code != 100 {
 		t.Error("the cause is not reachable with errors.As")
 	}
@@ -79,7 +23,7 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("%q, want %q", err, want)
 	}
 	// The registry passes it through unchanged, so `--backend cuda` prints this line.
-	if _, err := backend.Open("cuda", backend.Options{}); err != nil && !errors.Is(err, backend.ErrUnavailable) && !libLoaded("cuda") {
+	if _, err := backend.Open("cuda", backend.Options{}); err != nil && !errors.Is(err, backend.ErrUnavailable) && !csrc.Loaded(csrc.LibCuda) {
 		t.Errorf("backend.Open(cuda) without CUDA: %v does not wrap ErrUnavailable", err)
 	}
 }

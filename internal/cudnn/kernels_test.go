@@ -9,33 +9,83 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"alexnet/csrc"
 	"alexnet/internal/lowp"
 )
 
-// kernelParams are the PTX parameter types of every kernel, as the launchers in
-// csrc/axwrap.h pass them: .u64 for pointers and long long, .u32 for int, .f32 for
-// float, b8[size] for a struct by value.
-var kernelParams = map[string][]string{
-	"sgd_multi":             {fmt.Sprintf("b8[%d]", sgdBatchBytes), ".f32", ".f32"},
-	"scale":                 {".u64", ".f32", ".u64"},
-	"axpy":                  {".f32", ".u64", ".u64", ".u64"},
-	"nonfinite":             {".u64", ".u64", ".u64"},
-	"to16":                  {".u64", ".u64", ".u32", ".u64"},
-	"from16":                {".u64", ".u64", ".u32", ".u64"},
-	"add16":                 {".u64", ".u64", ".u32", ".u64"},
-	"round16":               {".u64", ".u64", ".u32", ".u64"},
-	"from16_bias":           {".u64", ".u64", ".u64", ".u32", ".u64", ".u64", ".u32"},
-	"dropout_forward":       {".u64", ".u64", ".u64", ".u64", ".f32", ".f32", ".u64"},
-	"mul":                   {".u64", ".u64", ".u64", ".u64"},
-	"softmax_xent":          {".u64", ".u64", ".u64", ".u64", ".u64", ".u32", ".u32", ".u32"},
-	"xent_sums":             {".u64", ".u64", ".u32", ".u64"},
-	"adaptive_avg_forward":  {".u64", ".u64", ".u64", ".u32", ".u32", ".u32", ".u32"},
-	"adaptive_avg_backward": {".u64", ".u64", ".u64", ".u32", ".u32", ".u32", ".u32"},
+// parseKernels reads each entry point's parameters as the Go types launch takes,
+// and refuses what it cannot size; the constants Go shares with the source agree.
+func TestParseKernels(t *testing.T) {
+	ptr, i32, i64, u64, f32 := reflect.TypeFor[csrc.DevPtr](), reflect.TypeFor[int32](), reflect.TypeFor[int64](),
+		reflect.TypeFor[uint64](), reflect.TypeFor[float32]()
+	src := `
+// extern "C" __global__ void commented(float x) is not a kernel
+__device__ int helper(int a) { return a; }
+extern "C" __global__ void a(const float *x, unsigned short* __restrict__ y, int n, long long m,
+                             u64 seed, unsigned long long z, float s) {}
+/* extern "C" __global__ void hidden(int n) {} */
+extern "C" __global__ void b(const SGDBatch batch, float m) {}
+extern "C" __global__ void c(void) {}
+`
+	got, err := parseKernels(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []kernelSig{
+		{"a", []reflect.Type{ptr, ptr, i32, i64, u64, u64, f32}},
+		{"b", []reflect.Type{reflect.TypeFor[sgdBatch](), f32}},
+		{"c", nil},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parsed %v, want %v", got, want)
+	}
+	for _, bad := range []string{
+		`extern "C" __global__ void d(short n) {}`,
+		`extern "C" __global__ void e(double x) {}`,
+		`extern "C" __global__ void f(Unknown u) {}`,
+		`extern "C" __global__ void g(int) {}`,
+		`extern "C" __global__ void h(int n) {} extern "C" __global__ void h(float x) {}`,
+		`__global__ void mangled(int n) {}`,
+	} {
+		if sigs, err := parseKernels(bad); err == nil {
+			t.Errorf("%s: parsed as %v, want an error", bad, sigs)
+		}
+	}
+
+	if _, err := kernelSigs(); err != nil {
+		t.Errorf("the kernel source: %v", err)
+	}
+	for _, def := range []string{fmt.Sprintf("#define SGD_MAX %d\n", sgdMax), fmt.Sprintf("#define XENT_THREADS %d\n", xentThreads)} {
+		if !strings.Contains(kernelSource, def) {
+			t.Errorf("the kernel source lacks %q: Go and the kernels disagree", strings.TrimSpace(def))
+		}
+	}
+	if got, want := reflect.TypeFor[sgdBatch]().Size(), uintptr(40*sgdMax); got != want {
+		t.Errorf("sgdBatch is %d bytes, SGDBatch %d", got, want)
+	}
+}
+
+// ptxType is the PTX parameter type NVRTC gives a kernel parameter that launch
+// passes as a value of Go type t: .u64 for pointers and 64-bit integers, .u32 for
+// int, .f32 for float, b8[size] for a struct by value.
+func ptxType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Uintptr, reflect.Int64, reflect.Uint64:
+		return ".u64"
+	case reflect.Int32:
+		return ".u32"
+	case reflect.Float32:
+		return ".f32"
+	case reflect.Struct:
+		return fmt.Sprintf("b8[%d]", t.Size())
+	}
+	return "(no PTX type for " + t.String() + ")"
 }
 
 var (
@@ -64,8 +114,9 @@ func ptxSignatures(ptx string) map[string][]string {
 // (kernelOptions), for every architecture it may be asked for: PTX for compute_80
 // and compute_90 (what pickArch falls back to on GPUs newer than the NVRTC) and
 // machine code for each architecture the NVRTC knows from sm_70 up. Any error, and
-// any warning in NVRTC's log, fails. The PTX must define every kernel the backend
-// looks up, with the parameters its launcher passes. It needs only libnvrtc, no GPU.
+// any warning in NVRTC's log, fails. The PTX must define exactly the kernels
+// parseKernels reads from the source, with the parameter types launch passes for
+// them. It needs only libnvrtc, no GPU.
 func TestKernelsCompile(t *testing.T) {
 	lib, err := LoadNVRTC()
 	if err != nil {
@@ -74,15 +125,19 @@ func TestKernelsCompile(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	major, minor, err := nvrtcVersion()
+	major, minor, err := csrc.NvrtcVersion()
 	if err != nil {
 		t.Fatal(err)
 	}
-	archs, err := nvrtcSupportedArchs()
+	archs, err := csrc.NvrtcSupportedArchs()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("NVRTC %d.%d from %s, architectures %v", major, minor, lib.Path, archs)
+	kernels, err := kernelSigs()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type target struct {
 		arch  string
@@ -128,25 +183,24 @@ func TestKernelsCompile(t *testing.T) {
 		}
 		ptx := strings.TrimRight(string(img), "\x00")
 		sigs := ptxSignatures(ptx)
-		for _, name := range kernelNames {
-			got, ok := sigs[name]
+		for _, k := range kernels {
+			got, ok := sigs[k.name]
 			if !ok {
-				t.Errorf("%s: PTX has no entry %s (entries: %v)", tg.arch, name, mapKeys(sigs))
+				t.Errorf("%s: PTX has no entry %s (entries: %v)", tg.arch, k.name, mapKeys(sigs))
 				continue
 			}
-			want, ok := kernelParams[name]
-			if !ok {
-				t.Errorf("kernel %s has no parameter list in kernelParams", name)
-				continue
+			var want []string
+			for _, p := range k.params {
+				want = append(want, ptxType(p))
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("%s: %s takes %v, its launcher passes %v", tg.arch, name, got, want)
+				t.Errorf("%s: %s takes %v, launch passes %v", tg.arch, k.name, got, want)
 			}
 		}
-		if len(sigs) != len(kernelNames) {
-			t.Errorf("%s: PTX has %d entries %v, the backend looks up %d", tg.arch, len(sigs), mapKeys(sigs), len(kernelNames))
+		if len(sigs) != len(kernels) {
+			t.Errorf("%s: PTX has %d entries %v, the source declares %d", tg.arch, len(sigs), mapKeys(sigs), len(kernels))
 		}
-		t.Logf("%s: %d bytes of PTX, %d entries with the launchers' parameters", tg.arch, len(ptx), len(sigs))
+		t.Logf("%s: %d bytes of PTX, %d entries with launch's parameters", tg.arch, len(ptx), len(sigs))
 	}
 }
 

@@ -1,13 +1,9 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
@@ -28,8 +24,8 @@ import (
 type linear struct {
 	b     *Backend
 	p     backend.LinearParams
-	biasD C.cudnnTensorDescriptor_t // [1, Out, 1, 1]
-	outD  C.cudnnTensorDescriptor_t // [N, Out, 1, 1]
+	biasD csrc.TensorDesc // [1, Out, 1, 1]
+	outD  csrc.TensorDesc // [N, Out, 1, 1]
 }
 
 func (b *Backend) NewLinear(p backend.LinearParams) (backend.Linear, error) {
@@ -76,10 +72,10 @@ func (l *linear) Forward(x, w, bias, y backend.Buffer) error {
 		if err := l.gemm16(true, false, p.Out, p.N, p.In, wp, 1, p.Out*p.In, p.In, xp, 0, p.N*p.In, p.In, 0, yp, p.Out); err != nil {
 			return wrapOp(a.op, err)
 		}
-	} else if err := cublasSgemm(l.b.blas, true, false, p.Out, p.N, p.In, 1, wp, p.In, xp, p.In, 0, yp, p.Out); err != nil {
+	} else if err := csrc.CublasSgemm(l.b.blas, true, false, p.Out, p.N, p.In, 1, wp, p.In, xp, p.In, 0, yp, p.Out); err != nil {
 		return wrapOp(a.op, err)
 	}
-	return wrapOp(a.op, cudnnAddTensor(l.b.dnn, 1, l.biasD, bp, 1, l.outD, yp))
+	return wrapOp(a.op, csrc.CudnnAddTensor(l.b.dnn, 1, l.biasD, bp, 1, l.outD, yp))
 }
 
 func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
@@ -100,7 +96,7 @@ func (l *linear) BackwardData(w, dy, dx backend.Buffer) error {
 	if l.b.f16 != 0 {
 		return wrapOp(a.op, l.gemm16(false, false, p.In, p.N, p.Out, wp, 1, p.Out*p.In, p.In, dyp, 2, p.N*p.Out, p.Out, 0, dxp, p.In))
 	}
-	return wrapOp(a.op, cublasSgemm(l.b.blas, false, false, p.In, p.N, p.Out, 1, wp, p.In, dyp, p.Out, 0, dxp, p.In))
+	return wrapOp(a.op, csrc.CublasSgemm(l.b.blas, false, false, p.In, p.N, p.Out, 1, wp, p.In, dyp, p.Out, 0, dxp, p.In))
 }
 
 func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
@@ -123,18 +119,18 @@ func (l *linear) BackwardFilter(x, dy, dw, db backend.Buffer) error {
 		if err := l.gemm16(false, true, p.In, p.Out, p.N, xp, 0, p.N*p.In, p.In, dyp, 2, p.N*p.Out, p.Out, 1, dwp, p.In); err != nil {
 			return wrapOp(a.op, err)
 		}
-	} else if err := cublasSgemm(l.b.blas, false, true, p.In, p.Out, p.N, 1, xp, p.In, dyp, p.Out, 1, dwp, p.In); err != nil {
+	} else if err := csrc.CublasSgemm(l.b.blas, false, true, p.In, p.Out, p.N, 1, xp, p.In, dyp, p.Out, 1, dwp, p.In); err != nil {
 		return wrapOp(a.op, err)
 	}
 	// db [1, Out, 1, 1] += sum over n of dy [N, Out, 1, 1]
-	return wrapOp(a.op, cudnnConvolutionBackwardBias(l.b.dnn, 1, l.outD, dyp, 1, l.biasD, dbp))
+	return wrapOp(a.op, csrc.CudnnConvolutionBackwardBias(l.b.dnn, 1, l.outD, dyp, 1, l.biasD, dbp))
 }
 
 // gemm16 is C = op(A) op(B) + beta*C in cuBLAS's terms with A and B (float32, na and
 // nb values) cast first to the backend's 16-bit format in scratch slots sa and sb
 // (Backend.s16), and C float32.
-func (l *linear) gemm16(transA, transB bool, m, n, k int, a devPtr, sa, na, lda int, b devPtr, sb, nb, ldb int,
-	beta float32, c devPtr, ldc int) error {
+func (l *linear) gemm16(transA, transB bool, m, n, k int, a csrc.DevPtr, sa, na, lda int, b csrc.DevPtr, sb, nb, ldb int,
+	beta float32, c csrc.DevPtr, ldc int) error {
 	be := l.b
 	a16, err := be.scratch(sa, na)
 	if err != nil {
@@ -147,5 +143,5 @@ func (l *linear) gemm16(transA, transB bool, m, n, k int, a devPtr, sa, na, lda 
 	if err := be.to16Pair(a, a16, na, b, b16, nb); err != nil {
 		return err
 	}
-	return cublasGemmEx16(be.blas, transA, transB, m, n, k, 1, a16, lda, b16, ldb, cudaType(be.f16), beta, c, ldc)
+	return csrc.CublasGemmEx16(be.blas, transA, transB, m, n, k, 1, a16, lda, b16, ldb, cudaType(be.f16), beta, c, ldc)
 }

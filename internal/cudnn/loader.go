@@ -1,11 +1,5 @@
 package cudnn
 
-/*
-#include <stdlib.h>
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"io/fs"
@@ -18,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"alexnet/csrc"
 )
 
 // Library is one shared library the backend loaded, for the `devices` report.
@@ -28,7 +24,7 @@ type Library struct {
 
 // libSpec is one library to find: the sonames to look for, newest first.
 type libSpec struct {
-	lib     C.int // AX_LIB_* of csrc/axcuda.h
+	lib     csrc.Lib
 	name    string
 	sonames []string
 	pip     bool   // also look in the folders of pip's nvidia-* wheels
@@ -219,44 +215,6 @@ func (f finder) candidates(spec libSpec, dirs []string) []string {
 	return out
 }
 
-func dlopen(path string) (unsafe.Pointer, error) {
-	cs := C.CString(path)
-	defer C.free(unsafe.Pointer(cs))
-	var msg [1024]C.char
-	h := C.ax_dlopen(cs, &msg[0], C.size_t(len(msg)))
-	if h == nil {
-		return nil, fmt.Errorf("%s", C.GoString(&msg[0]))
-	}
-	return h, nil
-}
-
-// dlpath is the file handle's symbol came from, or fallback.
-func dlpath(h unsafe.Pointer, symbol, fallback string) string {
-	cs := C.CString(symbol)
-	defer C.free(unsafe.Pointer(cs))
-	var out [4096]C.char
-	if C.ax_dlpath(h, cs, &out[0], C.size_t(len(out))) != 0 {
-		return fallback
-	}
-	return C.GoString(&out[0])
-}
-
-// resolve fills the function table of spec.lib from handles, or says which symbol
-// is missing.
-func resolve(lib C.int, handles []unsafe.Pointer) (missing string, ok bool) {
-	if len(handles) == 0 {
-		return "(no library)", false
-	}
-	arr := (*unsafe.Pointer)(C.calloc(C.size_t(len(handles)), C.size_t(unsafe.Sizeof(uintptr(0)))))
-	defer C.free(unsafe.Pointer(arr))
-	copy(unsafe.Slice(arr, len(handles)), handles)
-	var m *C.char
-	if C.ax_resolve(lib, arr, C.int(len(handles)), &m) != 0 {
-		return C.GoString(m), false
-	}
-	return "", true
-}
-
 // opened is one library loaded and resolved.
 type opened struct {
 	spec   libSpec
@@ -281,12 +239,12 @@ func (f finder) open(spec libSpec, dirs []string,
 		if before != nil && filepath.IsAbs(c) {
 			extra = before(filepath.Dir(c))
 		}
-		h, err := dlopen(c)
+		h, err := csrc.Dlopen(c)
 		if err != nil {
 			tried = append(tried, err.Error())
 			continue
 		}
-		path := dlpath(h, spec.probe, c)
+		path := csrc.Dlpath(h, spec.probe, c)
 		handles := []unsafe.Pointer{h}
 		if after != nil {
 			more, libs, err := after(filepath.Dir(path))
@@ -297,9 +255,9 @@ func (f finder) open(spec libSpec, dirs []string,
 			handles = append(handles, more...)
 			extra = append(extra, libs...)
 		}
-		if missing, ok := resolve(spec.lib, handles); !ok {
+		if missing, ok := csrc.Resolve(spec.lib, handles); !ok {
 			tried = append(tried, fmt.Sprintf("%s lacks %s (too old a version?)", path, missing))
-			C.ax_dlclose(h)
+			csrc.Dlclose(h)
 			continue
 		}
 		return &opened{spec: spec, handle: h, path: path, extra: extra}, nil
@@ -323,18 +281,18 @@ func (f finder) open(spec libSpec, dirs []string,
 // Specs of the libraries. CUDA 13 first, then 12; cuDNN 9 (its legacy API, which
 // this backend uses, is still in 9 and gone from nothing we support).
 var (
-	specDriver = libSpec{lib: libCuda, name: "CUDA driver", sonames: []string{"libcuda.so.1"}, probe: "cuInit",
+	specDriver = libSpec{lib: csrc.LibCuda, name: "CUDA driver", sonames: []string{"libcuda.so.1"}, probe: "cuInit",
 		hint: "is the NVIDIA driver installed? this machine may have no GPU"}
-	specCudart = libSpec{lib: libCudart, name: "CUDA runtime", sonames: []string{"libcudart.so.13", "libcudart.so.12"}, pip: true, probe: "cudaMalloc",
+	specCudart = libSpec{lib: csrc.LibCudart, name: "CUDA runtime", sonames: []string{"libcudart.so.13", "libcudart.so.12"}, pip: true, probe: "cudaMalloc",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cuda-runtime"}
-	specCublas = libSpec{lib: libCublas, name: "cuBLAS", sonames: []string{"libcublas.so.13", "libcublas.so.12"}, pip: true, probe: "cublasCreate_v2",
+	specCublas = libSpec{lib: csrc.LibCublas, name: "cuBLAS", sonames: []string{"libcublas.so.13", "libcublas.so.12"}, pip: true, probe: "cublasCreate_v2",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cublas"}
 	// libnvrtc.so.11.2 is the soname of every NVRTC 11.2 to 11.8 (Debian's libnvrtc11.2
 	// package ships 11.8, which knows up to sm_90): a last resort, and what the kernel
 	// compile test uses on machines without a GPU.
-	specNvrtc = libSpec{lib: libNvrtc, name: "NVRTC", sonames: []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"}, pip: true, probe: "nvrtcVersion",
+	specNvrtc = libSpec{lib: csrc.LibNvrtc, name: "NVRTC", sonames: []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"}, pip: true, probe: "nvrtcVersion",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cuda-nvrtc"}
-	specCudnn = libSpec{lib: libCudnn, name: "cuDNN", sonames: []string{"libcudnn.so.9"}, pip: true, probe: "cudnnGetVersion",
+	specCudnn = libSpec{lib: csrc.LibCudnn, name: "cuDNN", sonames: []string{"libcudnn.so.9"}, pip: true, probe: "cudnnGetVersion",
 		hint: "set LD_LIBRARY_PATH or CUDA_HOME to its folder, or pip install nvidia-cudnn-cu13"}
 )
 
@@ -397,7 +355,7 @@ func (f finder) load() ([]Library, error) {
 		for _, so := range []string{"libcublasLt.so." + major, "libcublasLt.so.13", "libcublasLt.so.12"} {
 			p := filepath.Join(dir, so)
 			if f.isFile(p) {
-				if _, err := dlopen(p); err == nil {
+				if _, err := csrc.Dlopen(p); err == nil {
 					got = append(got, Library{Name: "cuBLASLt", Path: p})
 				}
 				break
@@ -422,7 +380,7 @@ func (f finder) load() ([]Library, error) {
 			if !f.isFile(p) {
 				continue
 			}
-			h, err := dlopen(p)
+			h, err := csrc.Dlopen(p)
 			if err != nil {
 				if part.required {
 					return nil, nil, fmt.Errorf("part %s: %v", part.file, err)
@@ -446,7 +404,7 @@ func (f finder) load() ([]Library, error) {
 func (f finder) nvrtcBuiltins(dir string) ([]unsafe.Pointer, []Library, error) {
 	var got []Library
 	for _, p := range f.globSorted(filepath.Join(dir, "libnvrtc-builtins.so.*")) {
-		if _, err := dlopen(p); err == nil {
+		if _, err := csrc.Dlopen(p); err == nil {
 			got = append(got, Library{Name: "NVRTC builtins", Path: p})
 			break
 		}

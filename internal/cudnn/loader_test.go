@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
@@ -193,7 +194,7 @@ func TestLoadMissingSymbol(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "fake.c")
-	if err := os.WriteFile(src, []byte("int cudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }\n"), 0o644); err != nil {
+	if err := os.WriteFile(src, []byte("int csrc.CudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	lib := filepath.Join(dir, "libcudart.so.13")
@@ -202,7 +203,7 @@ func TestLoadMissingSymbol(t *testing.T) {
 	}
 	f := systemFinder()
 	f.linkerDefault = false
-	loadedBefore := libLoaded("cudart")
+	loadedBefore := csrc.Loaded(csrc.LibCudart)
 	_, err = f.open(specCudart, []string{dir}, nil, nil)
 	if err == nil {
 		t.Fatal("a library without cudaDriverGetVersion loaded")
@@ -211,7 +212,7 @@ func TestLoadMissingSymbol(t *testing.T) {
 	if !errors.Is(err, backend.ErrUnavailable) || !strings.Contains(err.Error(), "lacks cudaDriverGetVersion") || !strings.Contains(err.Error(), lib) {
 		t.Errorf("error %q should name %s and the missing cudaDriverGetVersion", err, lib)
 	}
-	if libLoaded("cudart") != loadedBefore {
+	if csrc.Loaded(csrc.LibCudart) != loadedBefore {
 		t.Errorf("a failed resolve changed the cudart table")
 	}
 }

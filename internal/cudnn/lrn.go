@@ -1,13 +1,9 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
@@ -25,8 +21,8 @@ import (
 type lrn struct {
 	b  *Backend
 	p  backend.LRNParams
-	d  C.cudnnLRNDescriptor_t
-	xD C.cudnnTensorDescriptor_t // x, y, dy and dx share the shape
+	d  csrc.LRNDesc
+	xD csrc.TensorDesc // x, y, dy and dx share the shape
 }
 
 func (b *Backend) NewLRN(p backend.LRNParams) (backend.Op, error) {
@@ -36,12 +32,12 @@ func (b *Backend) NewLRN(p backend.LRNParams) (backend.Op, error) {
 	switch {
 	case p.Size%2 == 0:
 		return nil, fmt.Errorf("cuda lrn: size %d is even; cuDNN centres even windows differently from the interface, so only odd sizes are supported", p.Size)
-	case p.Size < C.AX_CUDNN_LRN_MIN_N || p.Size > C.AX_CUDNN_LRN_MAX_N:
-		return nil, fmt.Errorf("cuda lrn: size %d is outside cuDNN's %d..%d", p.Size, C.AX_CUDNN_LRN_MIN_N, C.AX_CUDNN_LRN_MAX_N)
-	case float64(p.K) < C.AX_CUDNN_LRN_MIN_K:
-		return nil, fmt.Errorf("cuda lrn: k %g is below cuDNN's minimum %g", p.K, C.AX_CUDNN_LRN_MIN_K)
-	case float64(p.Beta) < C.AX_CUDNN_LRN_MIN_BETA:
-		return nil, fmt.Errorf("cuda lrn: beta %g is below cuDNN's minimum %g", p.Beta, C.AX_CUDNN_LRN_MIN_BETA)
+	case p.Size < csrc.CudnnLRNMinN || p.Size > csrc.CudnnLRNMaxN:
+		return nil, fmt.Errorf("cuda lrn: size %d is outside cuDNN's %d..%d", p.Size, csrc.CudnnLRNMinN, csrc.CudnnLRNMaxN)
+	case float64(p.K) < csrc.CudnnLRNMinK:
+		return nil, fmt.Errorf("cuda lrn: k %g is below cuDNN's minimum %g", p.K, csrc.CudnnLRNMinK)
+	case float64(p.Beta) < csrc.CudnnLRNMinBeta:
+		return nil, fmt.Errorf("cuda lrn: beta %g is below cuDNN's minimum %g", p.Beta, csrc.CudnnLRNMinBeta)
 	}
 	if err := checkTensor("lrn", p.In); err != nil {
 		return nil, err
@@ -52,13 +48,13 @@ func (b *Backend) NewLRN(p backend.LRNParams) (backend.Op, error) {
 	}
 	defer done()
 	l := &lrn{b: b, p: p}
-	if l.d, err = cudnnCreateLRNDescriptor(); err != nil {
+	if l.d, err = csrc.CudnnCreateLRNDescriptor(); err != nil {
 		return nil, wrapOp("new lrn", err)
 	}
 	d := l.d
-	b.onClose(func() error { return cudnnDestroyLRNDescriptor(d) })
+	b.onClose(func() error { return csrc.CudnnDestroyLRNDescriptor(d) })
 	// The float32 parameters go in as the doubles nearest them, exactly as given.
-	if err := cudnnSetLRNDescriptor(l.d, p.Size, float64(p.Alpha), float64(p.Beta), float64(p.K)); err != nil {
+	if err := csrc.CudnnSetLRNDescriptor(l.d, p.Size, float64(p.Alpha), float64(p.Beta), float64(p.K)); err != nil {
 		return nil, wrapOp("new lrn", err)
 	}
 	if l.xD, err = b.tensorDesc(p.In.N, p.In.C, p.In.H, p.In.W); err != nil {
@@ -82,7 +78,7 @@ func (l *lrn) Forward(x, y backend.Buffer) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, cudnnLRNCrossChannelForward(l.b.dnn, l.d, 1, l.xD, xp, 0, l.xD, yp))
+	return wrapOp(a.op, csrc.CudnnLRNCrossChannelForward(l.b.dnn, l.d, 1, l.xD, xp, 0, l.xD, yp))
 }
 
 func (l *lrn) Backward(x, y, dy, dx backend.Buffer) error {
@@ -100,5 +96,5 @@ func (l *lrn) Backward(x, y, dy, dx backend.Buffer) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, cudnnLRNCrossChannelBackward(l.b.dnn, l.d, 1, l.xD, yp, l.xD, dyp, l.xD, xp, 0, l.xD, dxp))
+	return wrapOp(a.op, csrc.CudnnLRNCrossChannelBackward(l.b.dnn, l.d, 1, l.xD, yp, l.xD, dyp, l.xD, xp, 0, l.xD, dxp))
 }

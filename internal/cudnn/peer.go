@@ -3,6 +3,7 @@ package cudnn
 import (
 	"fmt"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
@@ -44,7 +45,7 @@ func (b *Backend) CopyPeer(dst backend.Buffer, dstOff, dstStride int, src backen
 	if fb.dev != b.dev {
 		b.enablePeer(fb.dev)
 	}
-	if err := cudaMemcpy2DDefault(d+devPtr(4*dstOff), 4*int64(dstStride), s+devPtr(4*srcOff), 4*int64(srcStride),
+	if err := csrc.CudaMemcpy2DDefault(d+csrc.DevPtr(4*dstOff), 4*int64(dstStride), s+csrc.DevPtr(4*srcOff), 4*int64(srcStride),
 		4*int64(width), int64(rows), b.stream); err != nil {
 		return fmt.Errorf("cuda %s: %w", op, err)
 	}
@@ -62,6 +63,6 @@ func (b *Backend) enablePeer(peer int) {
 	if _, tried := b.peers[peer]; tried {
 		return
 	}
-	can, err := cudaDeviceCanAccessPeer(b.dev, peer)
-	b.peers[peer] = err == nil && can && cudaDeviceEnablePeerAccess(peer) == nil
+	can, err := csrc.CudaDeviceCanAccessPeer(b.dev, peer)
+	b.peers[peer] = err == nil && can && csrc.CudaDeviceEnablePeerAccess(peer) == nil
 }

@@ -1,13 +1,9 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
@@ -32,11 +28,11 @@ func (b *Backend) NewPool(p backend.PoolParams) (backend.Op, error) {
 	}
 	switch p.Kind {
 	case backend.MaxPool:
-		return b.newCudnnPool(p, out, C.AX_CUDNN_POOLING_MAX_DETERMINISTIC, p.KH, p.KW, p.PadH, p.PadW, p.StrideH, p.StrideW)
+		return b.newCudnnPool(p, out, csrc.CudnnPoolingMaxDeterministic, p.KH, p.KW, p.PadH, p.PadW, p.StrideH, p.StrideW)
 	case backend.AdaptiveAvgPool:
 		if p.In.H%out.H == 0 && p.In.W%out.W == 0 {
 			kh, kw := p.In.H/out.H, p.In.W/out.W
-			return b.newCudnnPool(p, out, C.AX_CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING, kh, kw, 0, 0, kh, kw)
+			return b.newCudnnPool(p, out, csrc.CudnnPoolingAverageCountIncludePadding, kh, kw, 0, 0, kh, kw)
 		}
 		return &adaptivePool{b: b, p: p, out: out}, nil
 	}
@@ -47,11 +43,11 @@ type cudnnPool struct {
 	b      *Backend
 	p      backend.PoolParams
 	out    backend.Shape
-	d      C.cudnnPoolingDescriptor_t
-	xD, yD C.cudnnTensorDescriptor_t
+	d      csrc.PoolDesc
+	xD, yD csrc.TensorDesc
 }
 
-func (b *Backend) newCudnnPool(p backend.PoolParams, out backend.Shape, mode C.int, kh, kw, ph, pw, sh, sw int) (backend.Op, error) {
+func (b *Backend) newCudnnPool(p backend.PoolParams, out backend.Shape, mode int, kh, kw, ph, pw, sh, sw int) (backend.Op, error) {
 	done, err := b.enter("new pool")
 	if err != nil {
 		return nil, err
@@ -59,12 +55,12 @@ func (b *Backend) newCudnnPool(p backend.PoolParams, out backend.Shape, mode C.i
 	defer done()
 	q := &cudnnPool{b: b, p: p, out: out}
 	fail := func(err error) (backend.Op, error) { return nil, fmt.Errorf("cuda new %v pool: %w", p.Kind, err) }
-	if q.d, err = cudnnCreatePoolingDescriptor(); err != nil {
+	if q.d, err = csrc.CudnnCreatePoolingDescriptor(); err != nil {
 		return fail(err)
 	}
 	d := q.d
-	b.onClose(func() error { return cudnnDestroyPoolingDescriptor(d) })
-	if err := cudnnSetPooling2dDescriptor(q.d, mode, kh, kw, ph, pw, sh, sw); err != nil {
+	b.onClose(func() error { return csrc.CudnnDestroyPoolingDescriptor(d) })
+	if err := csrc.CudnnSetPooling2dDescriptor(q.d, mode, kh, kw, ph, pw, sh, sw); err != nil {
 		return fail(err)
 	}
 	if q.xD, err = b.tensorDesc(p.In.N, p.In.C, p.In.H, p.In.W); err != nil {
@@ -73,7 +69,7 @@ func (b *Backend) newCudnnPool(p backend.PoolParams, out backend.Shape, mode C.i
 	if q.yD, err = b.tensorDesc(out.N, out.C, out.H, out.W); err != nil {
 		return fail(err)
 	}
-	n, c, h, w, err := cudnnGetPooling2dForwardOutputDim(q.d, q.xD)
+	n, c, h, w, err := csrc.CudnnGetPooling2dForwardOutputDim(q.d, q.xD)
 	if err != nil {
 		return fail(err)
 	}
@@ -97,7 +93,7 @@ func (q *cudnnPool) Forward(x, y backend.Buffer) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, cudnnPoolingForward(q.b.dnn, q.d, 1, q.xD, xp, 0, q.yD, yp))
+	return wrapOp(a.op, csrc.CudnnPoolingForward(q.b.dnn, q.d, 1, q.xD, xp, 0, q.yD, yp))
 }
 
 func (q *cudnnPool) Backward(x, y, dy, dx backend.Buffer) error {
@@ -114,7 +110,7 @@ func (q *cudnnPool) Backward(x, y, dy, dx backend.Buffer) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, cudnnPoolingBackward(q.b.dnn, q.d, 1, q.yD, yp, q.yD, dyp, q.xD, xp, 0, q.xD, dxp))
+	return wrapOp(a.op, csrc.CudnnPoolingBackward(q.b.dnn, q.d, 1, q.yD, yp, q.yD, dyp, q.xD, xp, 0, q.xD, dxp))
 }
 
 // adaptivePool is adaptive average pooling with uneven (possibly overlapping)
@@ -140,8 +136,8 @@ func (q *adaptivePool) Forward(x, y backend.Buffer) error {
 	}
 	defer done()
 	in := q.p.In
-	return wrapOp(a.op, launchAdaptiveAvg("adaptive_avg_forward", q.b.kern.fn["adaptive_avg_forward"], q.b.stream,
-		gridFor(q.out.Len(), elemBlock), elemBlock, xp, yp, in.N*in.C, in.H, in.W, q.out.H, q.out.W))
+	return wrapOp(a.op, q.b.elementwise("adaptive_avg_forward", q.out.Len(), xp, yp, int64(in.N*in.C),
+		int32(in.H), int32(in.W), int32(q.out.H), int32(q.out.W)))
 }
 
 func (q *adaptivePool) Backward(x, y, dy, dx backend.Buffer) error {
@@ -159,6 +155,6 @@ func (q *adaptivePool) Backward(x, y, dy, dx backend.Buffer) error {
 	}
 	defer done()
 	in := q.p.In
-	return wrapOp(a.op, launchAdaptiveAvg("adaptive_avg_backward", q.b.kern.fn["adaptive_avg_backward"], q.b.stream,
-		gridFor(in.Len(), elemBlock), elemBlock, dyp, dxp, in.N*in.C, in.H, in.W, q.out.H, q.out.W))
+	return wrapOp(a.op, q.b.elementwise("adaptive_avg_backward", in.Len(), dyp, dxp, int64(in.N*in.C),
+		int32(in.H), int32(in.W), int32(q.out.H), int32(q.out.W)))
 }

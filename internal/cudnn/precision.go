@@ -1,13 +1,9 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 	"alexnet/internal/lowp"
 )
@@ -36,7 +32,7 @@ import (
 // the step).
 
 // fmtCode is the kernels' fmt argument for f: 1 bf16, 2 fp16.
-func fmtCode(f lowp.Format) int {
+func fmtCode(f lowp.Format) int32 {
 	if f == lowp.FP16 {
 		return 2
 	}
@@ -46,28 +42,28 @@ func fmtCode(f lowp.Format) int {
 // cudnnType is f's cudnnDataType_t.
 func cudnnType(f lowp.Format) int {
 	if f == lowp.FP16 {
-		return C.AX_CUDNN_DATA_HALF
+		return csrc.CudnnDataHalf
 	}
-	return C.AX_CUDNN_DATA_BFLOAT16
+	return csrc.CudnnDataBfloat16
 }
 
 // cudaType is f's cudaDataType_t, for cublasGemmEx.
 func cudaType(f lowp.Format) int {
 	if f == lowp.FP16 {
-		return C.AX_CUDA_R_16F
+		return csrc.CudaR16F
 	}
-	return C.AX_CUDA_R_16BF
+	return csrc.CudaR16BF
 }
 
 // scratch16 is one slot of Backend.s16: device memory for 16-bit values.
 type scratch16 struct {
-	p     devPtr
+	p     csrc.DevPtr
 	bytes int64
 }
 
 // scratch returns slot i of the 16-bit scratch, grown to hold at least n values.
 // Growing frees the old memory first (cudaFree waits for the work that may use it).
-func (b *Backend) scratch(i, n int) (devPtr, error) {
+func (b *Backend) scratch(i, n int) (csrc.DevPtr, error) {
 	s := &b.s16[i]
 	bytes := 2 * int64(n)
 	if bytes <= s.bytes {
@@ -86,7 +82,7 @@ func (b *Backend) scratch(i, n int) (devPtr, error) {
 }
 
 // scratch3 returns the three slots, sized for x (or dx), w (or dw) and y (or dy).
-func (b *Backend) scratch3(nx, nw, ny int) (x16, w16, y16 devPtr, err error) {
+func (b *Backend) scratch3(nx, nw, ny int) (x16, w16, y16 csrc.DevPtr, err error) {
 	if x16, err = b.scratch(0, nx); err != nil {
 		return
 	}
@@ -98,15 +94,15 @@ func (b *Backend) scratch3(nx, nw, ny int) (x16, w16, y16 devPtr, err error) {
 }
 
 // cast launches one of the elementwise casts to16, from16, add16, round16 over n values.
-func (b *Backend) cast(kernel string, in, out devPtr, n int) error {
+func (b *Backend) cast(kernel string, in, out csrc.DevPtr, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return launchCast(kernel, b.kern.fn[kernel], b.stream, gridFor(n, elemBlock), elemBlock, in, out, fmtCode(b.f16), n)
+	return b.elementwise(kernel, n, in, out, fmtCode(b.f16), int64(n))
 }
 
 // to16Pair casts two float32 inputs into 16-bit scratch.
-func (b *Backend) to16Pair(a devPtr, a16 devPtr, na int, c devPtr, c16 devPtr, nc int) error {
+func (b *Backend) to16Pair(a csrc.DevPtr, a16 csrc.DevPtr, na int, c csrc.DevPtr, c16 csrc.DevPtr, nc int) error {
 	if err := b.cast("to16", a, a16, na); err != nil {
 		return err
 	}
@@ -131,5 +127,5 @@ func (b *Backend) Round(dst, src backend.Buffer, f lowp.Format) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, launchCast("round16", b.kern.fn["round16"], b.stream, gridFor(n, elemBlock), elemBlock, sp, dp, fmtCode(f), n))
+	return wrapOp(a.op, b.elementwise("round16", n, sp, dp, fmtCode(f), int64(n)))
 }

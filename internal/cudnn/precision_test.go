@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 	"alexnet/internal/backend/backendtest"
 	"alexnet/internal/lowp"
@@ -91,7 +92,7 @@ func TestCastKernels(t *testing.T) {
 			}
 			got := make([]uint16, len(xs))
 			if err == nil {
-				err = cudaMemcpyDtoHSync(unsafe.Pointer(&got[0]), h16, 2*int64(len(xs)), b.stream)
+				err = csrc.CudaMemcpyDtoHSync(unsafe.Pointer(&got[0]), h16, 2*int64(len(xs)), b.stream)
 			}
 			// from16 of every pattern
 			all := make([]uint16, 1<<16)
@@ -103,7 +104,7 @@ func TestCastKernels(t *testing.T) {
 				err = aerr
 			}
 			if err == nil {
-				err = cudaMemcpyHtoDSync(h16, unsafe.Pointer(&all[0]), 2*int64(len(all)), b.stream)
+				err = csrc.CudaMemcpyHtoDSync(h16, unsafe.Pointer(&all[0]), 2*int64(len(all)), b.stream)
 			}
 			if err == nil {
 				err = b.cast("from16", h16, wide.(*buffer).ptr, len(all))

@@ -1,6 +1,9 @@
 package cudnn
 
-import "alexnet/internal/backend"
+import (
+	"alexnet/csrc"
+	"alexnet/internal/backend"
+)
 
 // ReLU through cuDNN's activation, elementwise over any shape.
 //
@@ -25,7 +28,7 @@ func (b *Backend) ReLUForward(x, y backend.Buffer) error {
 	defer done()
 	d, err := b.flatDesc(n)
 	if err == nil {
-		err = cudnnActivationForward(b.dnn, b.relu, 1, d, xp, 0, d, yp)
+		err = csrc.CudnnActivationForward(b.dnn, b.relu, 1, d, xp, 0, d, yp)
 	}
 	return wrapOp(a.op, err)
 }
@@ -45,7 +48,7 @@ func (b *Backend) ReLUBackward(y, dy, dx backend.Buffer) error {
 	defer done()
 	d, err := b.flatDesc(n)
 	if err == nil {
-		err = cudnnActivationBackward(b.dnn, b.relu, 1, d, yp, d, dyp, d, yp, 0, d, dxp)
+		err = csrc.CudnnActivationBackward(b.dnn, b.relu, 1, d, yp, d, dyp, d, yp, 0, d, dxp)
 	}
 	return wrapOp(a.op, err)
 }

@@ -1,19 +1,29 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"unsafe"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
 
-// sgdMax is how many tensors one sgd_multi launch updates (AX_SGD_MAX, SGD_MAX).
-const sgdMax = C.AX_SGD_MAX
+// sgdMax is how many tensors one sgd_multi launch updates (SGD_MAX of sgd.cu).
+const sgdMax = 24
+
+// sgdTensor and sgdBatch are sgd.cu's SGDTensor and SGDBatch, the kernel's by-value
+// parameter: three 8-byte pointers, a long long and two floats, 40 bytes without
+// padding, in both languages (sgd.cu checks its side when it compiles,
+// TestParseKernels this one, TestKernelsCompile both against the PTX).
+type sgdTensor struct {
+	w, g, v   csrc.DevPtr
+	n         int64
+	lr, decay float32
+}
+
+type sgdBatch struct {
+	t [sgdMax]sgdTensor
+}
 
 // SGD with momentum and weight decay in the paper's form, over every tensor of ps,
 // by the NVRTC kernel sgd_multi, which computes as internal/ref does (in float64):
@@ -22,10 +32,10 @@ const sgdMax = C.AX_SGD_MAX
 //	w <- w + v                                  w, g, v [len]
 //
 // Up to sgdMax tensors go in one launch: their pointers, lengths, learning rates and
-// decays travel by value in the kernel's parameter (axSGDBatch), one tensor per
-// grid row (blockIdx.y). AlexNet's 16 parameter tensors take one launch.
+// decays travel by value in the kernel's parameter (sgdBatch), one tensor per grid
+// row (blockIdx.y). AlexNet's 16 parameter tensors take one launch.
 func (b *Backend) SGD(ps []backend.SGDParam, momentum, gscale float32) error {
-	var ts []C.axSGDTensor
+	var ts []sgdTensor
 	maxN := 0
 	for i, p := range ps {
 		a := b.args(fmt.Sprintf("sgd (tensor %d)", i))
@@ -38,8 +48,7 @@ func (b *Backend) SGD(ps []backend.SGDParam, momentum, gscale float32) error {
 		if n == 0 {
 			continue
 		}
-		ts = append(ts, C.axSGDTensor{w: C.uintptr_t(wp), g: C.uintptr_t(gp), v: C.uintptr_t(vp),
-			n: C.longlong(n), lr: C.float(p.LR), decay: C.float(p.Decay)})
+		ts = append(ts, sgdTensor{w: wp, g: gp, v: vp, n: int64(n), lr: p.LR, decay: p.Decay})
 		maxN = max(maxN, n)
 	}
 	if len(ts) == 0 {
@@ -52,19 +61,15 @@ func (b *Backend) SGD(ps []backend.SGDParam, momentum, gscale float32) error {
 	defer done()
 	for len(ts) > 0 {
 		k := min(len(ts), sgdMax)
-		var batch C.axSGDBatch
+		var batch sgdBatch
 		copy(batch.t[:], ts[:k])
-		if err := launchSGDMulti(b.kern.fn["sgd_multi"], b.stream, gridFor(maxN, elemBlock), k, elemBlock, &batch, momentum, gscale); err != nil {
+		if err := b.launch("sgd_multi", gridFor(maxN, elemBlock), k, elemBlock, batch, momentum, gscale); err != nil {
 			return wrapOp("sgd", err)
 		}
 		ts = ts[k:]
 	}
 	return nil
 }
-
-// sgdBatchBytes is the size of the kernel's by-value parameter, for the test that
-// checks it against the compiled PTX.
-const sgdBatchBytes = int(unsafe.Sizeof(C.axSGDBatch{}))
 
 // Scale: b <- s*b, in float32 as internal/ref multiplies.
 func (b *Backend) Scale(x backend.Buffer, s float32) error {
@@ -78,7 +83,7 @@ func (b *Backend) Scale(x backend.Buffer, s float32) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, launchScale(b.kern.fn["scale"], b.stream, gridFor(n, elemBlock), elemBlock, p, s, n))
+	return wrapOp(a.op, b.elementwise("scale", n, p, s, int64(n)))
 }
 
 // Axpy: y += alpha * x.
@@ -94,7 +99,7 @@ func (b *Backend) Axpy(alpha float32, x, y backend.Buffer) error {
 		return err
 	}
 	defer done()
-	return wrapOp(a.op, launchAxpy(b.kern.fn["axpy"], b.stream, gridFor(n, elemBlock), elemBlock, alpha, xp, yp, n))
+	return wrapOp(a.op, b.elementwise("axpy", n, alpha, xp, yp, int64(n)))
 }
 
 // AllFinite reports whether no value of bs is infinite or NaN: one flag on the
@@ -102,7 +107,7 @@ func (b *Backend) Axpy(alpha float32, x, y backend.Buffer) error {
 // waits for the stream).
 func (b *Backend) AllFinite(bs []backend.Buffer) (bool, error) {
 	type span struct {
-		p devPtr
+		p csrc.DevPtr
 		n int
 	}
 	var spans []span
@@ -130,16 +135,16 @@ func (b *Backend) AllFinite(bs []backend.Buffer) (bool, error) {
 			return false, wrapOp(op, err)
 		}
 	}
-	if err := cudaMemsetAsync(b.flag, 0, 4, b.stream); err != nil {
+	if err := csrc.CudaMemsetAsync(b.flag, 0, 4, b.stream); err != nil {
 		return false, wrapOp(op, err)
 	}
 	for _, s := range spans {
-		if err := launchNonfinite(b.kern.fn["nonfinite"], b.stream, gridFor(s.n, elemBlock), elemBlock, s.p, s.n, b.flag); err != nil {
+		if err := b.elementwise("nonfinite", s.n, s.p, int64(s.n), b.flag); err != nil {
 			return false, wrapOp(op, err)
 		}
 	}
 	var flag int32
-	if err := cudaMemcpyDtoHSync(unsafe.Pointer(&flag), b.flag, 4, b.stream); err != nil {
+	if err := csrc.CudaMemcpyDtoHSync(unsafe.Pointer(&flag), b.flag, 4, b.stream); err != nil {
 		return false, wrapOp(op, err)
 	}
 	return flag == 0, nil

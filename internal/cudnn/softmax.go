@@ -1,17 +1,16 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"fmt"
 	"unsafe"
 
+	"alexnet/csrc"
 	"alexnet/internal/backend"
 )
+
+// xentThreads is XENT_THREADS of softmax.cu, the threads of a block of both kernels.
+const xentThreads = 256
 
 // Softmax cross-entropy (PyTorch's F.cross_entropy) by two NVRTC kernels:
 // softmax_xent, one block per row,
@@ -43,7 +42,7 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	}
 	a := b.args(op)
 	lp := a.atLeast(logits, n*c, "logits")
-	var dp devPtr
+	var dp csrc.DevPtr
 	if dlogits != nil {
 		dp = a.atLeast(dlogits, n*c, "dlogits")
 	}
@@ -63,10 +62,14 @@ func (b *Backend) SoftmaxCrossEntropy(logits backend.Buffer, labels []int32, n, 
 	if err := x.uploadLabels(b, labels); err != nil {
 		return wrapOp(op, err)
 	}
-	if err := launchSoftmaxXent(b.kern.fn["softmax_xent"], b.stream, n, xentThreads, lp, x.labels, dp, x.losses, x.higher, n, c, dlogits != nil); err != nil {
+	wantGrad := int32(0)
+	if dlogits != nil {
+		wantGrad = 1
+	}
+	if err := b.launch("softmax_xent", n, 1, xentThreads, lp, x.labels, dp, x.losses, x.higher, int32(n), int32(c), wantGrad); err != nil {
 		return wrapOp(op, err)
 	}
-	return wrapOp(op, launchXentSums(b.kern.fn["xent_sums"], b.stream, xentThreads, x.losses, x.higher, n, sp))
+	return wrapOp(op, b.launch("xent_sums", 1, 1, xentThreads, x.losses, x.higher, int32(n), sp))
 }
 
 // labelSlots is the ring of page-locked label buffers: a slot is rewritten only
@@ -76,8 +79,8 @@ const labelSlots = 4
 
 // xentScratch is the loss kernels' device memory and the page-locked labels.
 type xentScratch struct {
-	cap                    int    // rows the device buffers hold
-	labels, losses, higher devPtr // int32, float64, int32 [cap]
+	cap                    int         // rows the device buffers hold
+	labels, losses, higher csrc.DevPtr // int32, float64, int32 [cap]
 	slots                  [labelSlots]labelSlot
 	next                   int
 	// pinnedOff is why labels go up synchronously (page-locked memory or an event
@@ -88,7 +91,7 @@ type xentScratch struct {
 type labelSlot struct {
 	host   unsafe.Pointer // page-locked int32 [cap]
 	cap    int
-	copied C.cudaEvent_t // recorded after the copy that read host
+	copied csrc.Event // recorded after the copy that read host
 }
 
 // grow makes the device buffers hold n rows.
@@ -102,7 +105,7 @@ func (x *xentScratch) grow(b *Backend, n int) error {
 	// All three or none: free counts x.cap rows of each, so a partial allocation
 	// left behind would be freed uncounted (and Memory would drift).
 	sizes := [3]int64{4, 8, 4} // bytes per row: labels, losses, higher
-	var ptrs [3]devPtr
+	var ptrs [3]csrc.DevPtr
 	for i, size := range sizes {
 		p, err := b.malloc(size * int64(n))
 		if err != nil {
@@ -125,11 +128,11 @@ func (x *xentScratch) uploadLabels(b *Backend, labels []int32) error {
 		err := s.ready(len(labels))
 		if err == nil {
 			copy(unsafe.Slice((*int32)(s.host), len(labels)), labels)
-			if err := cudaMemcpyHtoDAsync(x.labels, s.host, bytes, b.stream); err != nil {
+			if err := csrc.CudaMemcpyHtoDAsync(x.labels, s.host, bytes, b.stream); err != nil {
 				return err
 			}
 			// The slot is the next one's to reuse only once its event marks the copy.
-			if err := cudaEventRecord(s.copied, b.stream); err != nil {
+			if err := csrc.CudaEventRecord(s.copied, b.stream); err != nil {
 				return err
 			}
 			x.next = (x.next + 1) % labelSlots
@@ -140,30 +143,30 @@ func (x *xentScratch) uploadLabels(b *Backend, labels []int32) error {
 		}
 		x.pinnedOff = err
 	}
-	return cudaMemcpyHtoDSync(x.labels, unsafe.Pointer(&labels[0]), bytes, b.stream)
+	return csrc.CudaMemcpyHtoDSync(x.labels, unsafe.Pointer(&labels[0]), bytes, b.stream)
 }
 
 // ready waits until the slot's last copy has run and makes it hold n labels.
 func (s *labelSlot) ready(n int) error {
 	if s.copied == nil {
-		e, err := cudaEventCreateDisableTiming()
+		e, err := csrc.CudaEventCreateDisableTiming()
 		if err != nil {
 			return fmt.Errorf("%w: %v", errAllocFailed, err)
 		}
 		s.copied = e
-	} else if err := cudaEventSynchronize(s.copied); err != nil {
+	} else if err := csrc.CudaEventSynchronize(s.copied); err != nil {
 		return err
 	}
 	if n <= s.cap {
 		return nil
 	}
 	if s.host != nil {
-		if err := cudaFreeHost(s.host); err != nil {
+		if err := csrc.CudaFreeHost(s.host); err != nil {
 			return err
 		}
 		s.host, s.cap = nil, 0
 	}
-	p, err := cudaMallocHost(4 * int64(n))
+	p, err := csrc.CudaMallocHost(4 * int64(n))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errAllocFailed, err)
 	}
@@ -175,7 +178,7 @@ func (s *labelSlot) ready(n int) error {
 func (x *xentScratch) free(b *Backend) []error {
 	var errs []error
 	for _, p := range []struct {
-		p     *devPtr
+		p     *csrc.DevPtr
 		bytes int64
 	}{{&x.labels, 4}, {&x.losses, 8}, {&x.higher, 4}} {
 		if err := b.mfree(*p.p, p.bytes*int64(x.cap)); err != nil {
@@ -193,12 +196,12 @@ func (x *xentScratch) release(b *Backend) []error {
 	for i := range x.slots {
 		s := &x.slots[i]
 		if s.host != nil {
-			if err := cudaFreeHost(s.host); err != nil {
+			if err := csrc.CudaFreeHost(s.host); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if s.copied != nil {
-			if err := cudaEventDestroy(s.copied); err != nil {
+			if err := csrc.CudaEventDestroy(s.copied); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -1,14 +1,11 @@
 package cudnn
 
-/*
-#include "axwrap.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"alexnet/csrc"
 )
 
 // Uploads of batches through page-locked memory on a copy stream of their own, so
@@ -57,15 +54,15 @@ const (
 type uploadSlot struct {
 	pinned     unsafe.Pointer // page-locked host memory (C's, not Go's)
 	pinnedCap  int64          // bytes
-	staging    devPtr
-	stagingCap int64         // bytes
-	copied     C.cudaEvent_t // recorded on the copy stream after pinned -> staging
-	drained    C.cudaEvent_t // recorded on the compute stream after staging -> dst
+	staging    csrc.DevPtr
+	stagingCap int64      // bytes
+	copied     csrc.Event // recorded on the copy stream after pinned -> staging
+	drained    csrc.Event // recorded on the compute stream after staging -> dst
 }
 
 type uploader struct {
-	min, max int64          // upload sizes in bytes that take the asynchronous path
-	copy     C.cudaStream_t // nil until the first asynchronous upload
+	min, max int64       // upload sizes in bytes that take the asynchronous path
+	copy     csrc.Stream // nil until the first asynchronous upload
 	slots    [uploadSlots]uploadSlot
 	next     int   // the slot the next upload uses
 	ready    bool  // the stream and the events exist
@@ -79,7 +76,7 @@ var errAllocFailed = errors.New("allocation failed")
 // uploadAsync queues the upload of src into dst as described above. It reports
 // whether it took the upload; when it did not (the path is off), the caller copies
 // synchronously.
-func (b *Backend) uploadAsync(dst devPtr, src []float32) (bool, error) {
+func (b *Backend) uploadAsync(dst csrc.DevPtr, src []float32) (bool, error) {
 	u := &b.up
 	bytes := 4 * int64(len(src))
 	if u.off != nil || bytes < u.min || bytes > u.max {
@@ -94,7 +91,7 @@ func (b *Backend) uploadAsync(dst devPtr, src []float32) (bool, error) {
 	s := &u.slots[u.next]
 	// Before the host writes s.pinned: the slot's previous transfer has read it.
 	// (An event never recorded counts as complete.)
-	if err := cudaEventSynchronize(s.copied); err != nil {
+	if err := csrc.CudaEventSynchronize(s.copied); err != nil {
 		return true, err
 	}
 	if err := b.growSlot(s, bytes); err != nil {
@@ -107,22 +104,22 @@ func (b *Backend) uploadAsync(dst devPtr, src []float32) (bool, error) {
 	copy(unsafe.Slice((*float32)(s.pinned), len(src)), src)
 	// Before the transfer overwrites s.staging: the device copy that the slot's previous
 	// upload queued on the compute stream, maybe behind a whole step, has read it.
-	if err := cudaStreamWaitEvent(u.copy, s.drained); err != nil {
+	if err := csrc.CudaStreamWaitEvent(u.copy, s.drained); err != nil {
 		return true, err
 	}
-	if err := cudaMemcpyHtoDAsync(s.staging, s.pinned, bytes, u.copy); err != nil {
+	if err := csrc.CudaMemcpyHtoDAsync(s.staging, s.pinned, bytes, u.copy); err != nil {
 		return true, err
 	}
-	if err := cudaEventRecord(s.copied, u.copy); err != nil {
+	if err := csrc.CudaEventRecord(s.copied, u.copy); err != nil {
 		return true, err
 	}
-	if err := cudaStreamWaitEvent(b.stream, s.copied); err != nil {
+	if err := csrc.CudaStreamWaitEvent(b.stream, s.copied); err != nil {
 		return true, err
 	}
-	if err := cudaMemcpyDtoD(dst, s.staging, bytes, b.stream); err != nil {
+	if err := csrc.CudaMemcpyDtoD(dst, s.staging, bytes, b.stream); err != nil {
 		return true, err
 	}
-	if err := cudaEventRecord(s.drained, b.stream); err != nil {
+	if err := csrc.CudaEventRecord(s.drained, b.stream); err != nil {
 		return true, err
 	}
 	u.next = (u.next + 1) % uploadSlots
@@ -136,15 +133,15 @@ func (b *Backend) uploadInit() error {
 	var err error
 	// Non-blocking: no implicit ordering with the legacy default stream, which this
 	// backend never uses; the events do all the ordering.
-	if u.copy, err = cudaStreamCreateNonBlocking(); err != nil {
+	if u.copy, err = csrc.CudaStreamCreateNonBlocking(); err != nil {
 		return err
 	}
 	for i := range u.slots {
 		s := &u.slots[i]
-		if s.copied, err = cudaEventCreateDisableTiming(); err != nil {
+		if s.copied, err = csrc.CudaEventCreateDisableTiming(); err != nil {
 			return err
 		}
-		if s.drained, err = cudaEventCreateDisableTiming(); err != nil {
+		if s.drained, err = csrc.CudaEventCreateDisableTiming(); err != nil {
 			return err
 		}
 	}
@@ -159,12 +156,12 @@ func (b *Backend) uploadInit() error {
 func (b *Backend) growSlot(s *uploadSlot, bytes int64) error {
 	if bytes > s.pinnedCap {
 		if s.pinned != nil {
-			if err := cudaFreeHost(s.pinned); err != nil {
+			if err := csrc.CudaFreeHost(s.pinned); err != nil {
 				return err
 			}
 			s.pinned, s.pinnedCap = nil, 0
 		}
-		p, err := cudaMallocHost(bytes)
+		p, err := csrc.CudaMallocHost(bytes)
 		if err != nil {
 			return fmt.Errorf("%w: %d MiB of page-locked host memory: %w", errAllocFailed, bytes>>20, err)
 		}
@@ -172,7 +169,7 @@ func (b *Backend) growSlot(s *uploadSlot, bytes int64) error {
 	}
 	if bytes > s.stagingCap {
 		if s.staging != 0 {
-			if err := cudaEventSynchronize(s.drained); err != nil {
+			if err := csrc.CudaEventSynchronize(s.drained); err != nil {
 				return err
 			}
 			if err := b.mfree(s.staging, s.stagingCap); err != nil {
@@ -205,26 +202,26 @@ func (b *Backend) releaseUploads() []error {
 		// drained comes after copied on the GPU; both are waited for in case one of
 		// them was never recorded.
 		if s.drained != nil {
-			keep(cudaEventSynchronize(s.drained))
+			keep(csrc.CudaEventSynchronize(s.drained))
 		}
 		if s.copied != nil {
-			keep(cudaEventSynchronize(s.copied))
+			keep(csrc.CudaEventSynchronize(s.copied))
 		}
 		keep(b.mfree(s.staging, s.stagingCap))
 		if s.pinned != nil {
-			keep(cudaFreeHost(s.pinned))
+			keep(csrc.CudaFreeHost(s.pinned))
 		}
 		if s.drained != nil {
-			keep(cudaEventDestroy(s.drained))
+			keep(csrc.CudaEventDestroy(s.drained))
 		}
 		if s.copied != nil {
-			keep(cudaEventDestroy(s.copied))
+			keep(csrc.CudaEventDestroy(s.copied))
 		}
 		*s = uploadSlot{}
 	}
 	if u.copy != nil {
-		keep(cudaStreamSynchronize(u.copy))
-		keep(cudaStreamDestroy(u.copy))
+		keep(csrc.CudaStreamSynchronize(u.copy))
+		keep(csrc.CudaStreamDestroy(u.copy))
 		u.copy = nil
 	}
 	u.ready = false

@@ -1,4 +1,4 @@
-package cudnn
+package csrc
 
 /*
 #include <stdlib.h>
@@ -10,15 +10,15 @@ import "unsafe"
 
 // NVRTC calls, one Go function per C call.
 
-func nvrtcVersion() (major, minor int, err error) {
+func NvrtcVersion() (major, minor int, err error) {
 	var a, b C.int
 	err = nvrtcErr("nvrtcVersion", C.axw_nvrtcVersion(&a, &b))
 	return int(a), int(b), err
 }
 
-// nvrtcSupportedArchs is nvrtcGetNumSupportedArchs then nvrtcGetSupportedArchs:
+// NvrtcSupportedArchs is nvrtcGetNumSupportedArchs then nvrtcGetSupportedArchs:
 // the compute capabilities (75, 80, 90, ...) this NVRTC can compile for.
-func nvrtcSupportedArchs() ([]int, error) {
+func NvrtcSupportedArchs() ([]int, error) {
 	var n C.int
 	if err := nvrtcErr("nvrtcGetNumSupportedArchs", C.axw_nvrtcGetNumSupportedArchs(&n)); err != nil {
 		return nil, err
@@ -37,19 +37,21 @@ func nvrtcSupportedArchs() ([]int, error) {
 	return out, nil
 }
 
-func nvrtcCreateProgram(src, name string) (C.nvrtcProgram, error) {
+func NvrtcCreateProgram(src, name string) (Program, error) {
 	cs, cn := C.CString(src), C.CString(name)
 	defer C.free(unsafe.Pointer(cs))
 	defer C.free(unsafe.Pointer(cn))
 	var p C.nvrtcProgram
-	return p, nvrtcErr("nvrtcCreateProgram", C.axw_nvrtcCreateProgram(&p, cs, cn))
+	err := nvrtcErr("nvrtcCreateProgram", C.axw_nvrtcCreateProgram(&p, cs, cn))
+	return Program(p), err
 }
 
-func nvrtcDestroyProgram(p C.nvrtcProgram) error {
-	return nvrtcErr("nvrtcDestroyProgram", C.axw_nvrtcDestroyProgram(&p))
+func NvrtcDestroyProgram(p Program) error {
+	cp := C.nvrtcProgram(p)
+	return nvrtcErr("nvrtcDestroyProgram", C.axw_nvrtcDestroyProgram(&cp))
 }
 
-func nvrtcCompileProgram(p C.nvrtcProgram, options []string) error {
+func NvrtcCompileProgram(p Program, options []string) error {
 	// The option strings and the array of pointers to them live in C memory: a Go
 	// array of pointers to Go memory may not be passed to C.
 	arr := (**C.char)(C.calloc(C.size_t(len(options)+1), C.size_t(unsafe.Sizeof(uintptr(0)))))
@@ -63,41 +65,41 @@ func nvrtcCompileProgram(p C.nvrtcProgram, options []string) error {
 			C.free(unsafe.Pointer(o))
 		}
 	}()
-	return nvrtcErr("nvrtcCompileProgram", C.axw_nvrtcCompileProgram(p, C.int(len(options)), arr))
+	return nvrtcErr("nvrtcCompileProgram", C.axw_nvrtcCompileProgram(C.nvrtcProgram(p), C.int(len(options)), arr))
 }
 
-func nvrtcGetProgramLog(p C.nvrtcProgram) (string, error) {
+func NvrtcGetProgramLog(p Program) (string, error) {
 	var n C.size_t
-	if err := nvrtcErr("nvrtcGetProgramLogSize", C.axw_nvrtcGetProgramLogSize(p, &n)); err != nil || n == 0 {
+	if err := nvrtcErr("nvrtcGetProgramLogSize", C.axw_nvrtcGetProgramLogSize(C.nvrtcProgram(p), &n)); err != nil || n == 0 {
 		return "", err
 	}
 	buf := make([]byte, int(n))
-	if err := nvrtcErr("nvrtcGetProgramLog", C.axw_nvrtcGetProgramLog(p, (*C.char)(unsafe.Pointer(&buf[0])))); err != nil {
+	if err := nvrtcErr("nvrtcGetProgramLog", C.axw_nvrtcGetProgramLog(C.nvrtcProgram(p), (*C.char)(unsafe.Pointer(&buf[0])))); err != nil {
 		return "", err
 	}
 	return C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), nil
 }
 
-// nvrtcGetCUBIN returns the compiled machine code (the program was compiled for a
+// NvrtcGetCUBIN returns the compiled machine code (the program was compiled for a
 // real sm_XY architecture).
-func nvrtcGetCUBIN(p C.nvrtcProgram) ([]byte, error) {
+func NvrtcGetCUBIN(p Program) ([]byte, error) {
 	var n C.size_t
-	if err := nvrtcErr("nvrtcGetCUBINSize", C.axw_nvrtcGetCUBINSize(p, &n)); err != nil {
+	if err := nvrtcErr("nvrtcGetCUBINSize", C.axw_nvrtcGetCUBINSize(C.nvrtcProgram(p), &n)); err != nil {
 		return nil, err
 	}
 	if n == 0 {
 		return nil, &Error{Lib: "nvrtc", Call: "nvrtcGetCUBINSize", Code: 3, Name: "NVRTC_ERROR_INVALID_INPUT", Detail: "no CUBIN (compiled for a virtual architecture?)"}
 	}
 	buf := make([]byte, int(n))
-	return buf, nvrtcErr("nvrtcGetCUBIN", C.axw_nvrtcGetCUBIN(p, (*C.char)(unsafe.Pointer(&buf[0]))))
+	return buf, nvrtcErr("nvrtcGetCUBIN", C.axw_nvrtcGetCUBIN(C.nvrtcProgram(p), (*C.char)(unsafe.Pointer(&buf[0]))))
 }
 
-// nvrtcGetPTX returns the PTX text, NUL-terminated as cuModuleLoadData wants it.
-func nvrtcGetPTX(p C.nvrtcProgram) ([]byte, error) {
+// NvrtcGetPTX returns the PTX text, NUL-terminated as cuModuleLoadData wants it.
+func NvrtcGetPTX(p Program) ([]byte, error) {
 	var n C.size_t
-	if err := nvrtcErr("nvrtcGetPTXSize", C.axw_nvrtcGetPTXSize(p, &n)); err != nil {
+	if err := nvrtcErr("nvrtcGetPTXSize", C.axw_nvrtcGetPTXSize(C.nvrtcProgram(p), &n)); err != nil {
 		return nil, err
 	}
 	buf := make([]byte, int(n)+1)
-	return buf, nvrtcErr("nvrtcGetPTX", C.axw_nvrtcGetPTX(p, (*C.char)(unsafe.Pointer(&buf[0]))))
+	return buf, nvrtcErr("nvrtcGetPTX", C.axw_nvrtcGetPTX(C.nvrtcProgram(p), (*C.char)(unsafe.Pointer(&buf[0]))))
 }

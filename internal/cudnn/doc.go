@@ -11,17 +11,15 @@
 // declared in csrc/axcuda.h. Without a GPU or the libraries, Open returns an error
 // wrapping backend.ErrUnavailable that says which library or device is missing.
 //
-// Layers of this package, bottom up:
+// Layers, bottom up:
 //
-//	csrc/axcuda.[ch], csrc/axwrap.h  prototypes, dlopen/dlsym, one C wrapper per call
-//	api_*.go                         one Go function per C call, returning *Error
-//	loader.go, devices.go            finding the libraries; the `devices` report
-//	backend.go and one file per op   backend.Backend on top
+//	csrc (package alexnet/csrc)     the C layer: prototypes, dlopen/dlsym, one C
+//	                                wrapper and one Go function per call, each
+//	                                returning *csrc.Error; the only cgo, so that an
+//	                                edit to its C is rebuilt by a plain go build
+//	loader.go, devices.go           finding the libraries; the `devices` report
+//	kernels.go, kernels.cuh, *.cu   the NVRTC kernels: each .cu beside its op's .go,
+//	                                embedded, one program; launch, the one path that
+//	                                checks a kernel's arguments and launches it
+//	backend.go and one file per op  backend.Backend on top
 package cudnn
-
-/*
-#cgo CFLAGS: -I${SRCDIR}/../../csrc -O2
-#cgo LDFLAGS: -ldl
-#include "axwrap.h"
-*/
-import "C"

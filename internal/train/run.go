@@ -90,49 +90,185 @@ const scoreEvery = 10
 
 const batchesDoneKey = "batches_done" // checkpoint Extra: batches of the unfinished epoch
 
+// errStop is how the batch callback ends an epoch early (train.max_steps, a signal,
+// a non-finite loss); it never leaves the package.
+var errStop = errors.New("stop")
+
+// trainer is one training run. Run builds it (newTrainer: the data, the schedule,
+// the network initialised or resumed) and then drives a flat loop, as llm.c's does:
+//
+//	for each epoch:
+//	    train       for each batch: step (forward, loss, backward, SGD), and every
+//	                scoreEvery steps read the scores back and check them for NaN
+//	    validate    the validation split, in evaluation mode
+//	    observe     the schedule sees the accuracy; the best epoch is kept
+//	    checkpoint  last.ckpt, and best.ckpt when validation improved
+//	    report      metrics.jsonl, curves.png and the epoch line
+//
+// What lasts across epochs is here, in st above all (it is what a checkpoint
+// holds); what one epoch accumulates is in an epochRun. A cancelled context stops
+// the loop at the next batch or in validation, and interrupt writes last.ckpt at
+// that batch, from which a resume goes on bit for bit.
+type trainer struct {
+	o             Options
+	c             *config.Config
+	net           model.Net
+	trainL, valL  *dataset.Loader
+	stepsPerEpoch int64
+	sched         *schedule.Schedule
+	scaler        *lossScaler // nil unless fp16
+	st            checkpoint.State
+	log           *metrics.Writer
+	res           *Result
+	start         time.Time
+
+	skipBatches int  // of the first epoch, when resumed in its middle
+	haveLast    bool // last.ckpt holds weights that were checked, for NonFiniteError
+	waitHinted  bool // the loader-bound advice was given once already
+}
+
+// epochRun is what one epoch's training pass accumulates.
+type epochRun struct {
+	epoch int
+	start time.Time
+	bar   *progress.Reporter
+	// done is the index after the last batch trained, not a count of deliveries:
+	// the loader does not deliver a batch whose images all failed, and
+	// batches_done must be where RunFrom resumes.
+	done     int
+	lr       float64
+	tally    Tally
+	logged   Tally     // the tally at the last step line
+	loggedAt time.Time // and its time
+	// nonFinite is the NonFiniteError that ends the run, once the loss or a
+	// weight is seen to be NaN or infinite.
+	nonFinite error
+	stats     dataset.Stats
+	trainSecs float64 // the training pass alone: img/s and the loader's share leave validation out
+}
+
 // Run trains until the configured epochs are done or ctx is cancelled (then it
 // finishes the step, writes last.ckpt and returns ErrInterrupted).
 func Run(ctx context.Context, o Options) (*Result, error) {
-	c := o.Config
-	start := time.Now()
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output folder: %w", err)
-	}
-	if err := writeConfig(filepath.Join(o.OutDir, "config.yaml"), c); err != nil {
+	t, err := newTrainer(o)
+	if err != nil {
 		return nil, err
+	}
+	defer t.log.Close()
+	for epoch := t.st.Epoch; epoch < t.c.Train.Epochs; epoch++ {
+		e, err := t.train(ctx, epoch)
+		if err != nil {
+			return t.res, err
+		}
+		if ctx.Err() != nil && int64(e.done) < t.stepsPerEpoch {
+			return t.res, t.interrupt(e.done)
+		}
+		val, err := t.validate(ctx, e)
+		if err != nil {
+			return t.res, err
+		}
+		improved := t.observe(e, val)
+		if err := t.checkpoint(improved); err != nil {
+			return t.res, err
+		}
+		if err := t.report(e, val); err != nil {
+			return t.res, err
+		}
+		t.res.Val = val
+	}
+	t.res.Epochs, t.res.Steps, t.res.Best, t.res.BestEpoch = t.st.Epoch, t.st.Step, t.st.Best, t.st.BestEpoch
+	t.res.Seconds = time.Since(t.start).Seconds()
+	return t.res, nil
+}
+
+// newTrainer sets the run up: its folder, the loaders, the schedule, and the
+// network initialised from the seed or resumed from o.Resume.
+func newTrainer(o Options) (*trainer, error) {
+	c := o.Config
+	t := &trainer{o: o, c: c, net: o.Net, start: time.Now(), haveLast: o.Resume != nil,
+		res: &Result{LastPath: filepath.Join(o.OutDir, "last.ckpt"), BestPath: filepath.Join(o.OutDir, "best.ckpt")}}
+	if err := prepareOutDir(o.OutDir, c, o.Log); err != nil {
+		return nil, err
+	}
+	trainSrc, valSrc, err := openSplits(c)
+	if err != nil {
+		return nil, err
+	}
+	trainTf, evalTf := Transforms(c)
+	if t.trainL, err = NewLoader(c, trainSrc, trainTf, true, o.Strict); err != nil {
+		return nil, err
+	}
+	if t.valL, err = NewLoader(c, valSrc, evalTf, false, o.Strict); err != nil {
+		return nil, err
+	}
+	t.announce(trainSrc.Len(), valSrc.Len())
+	t.stepsPerEpoch = int64(t.trainL.NumBatches())
+	if c.Train.MaxSteps > 0 {
+		t.stepsPerEpoch = min(t.stepsPerEpoch, int64(c.Train.MaxSteps))
+	}
+	if t.sched, err = schedule.New(c.Train.Schedule, schedule.Run{BaseLR: c.Train.LR, Epochs: c.Train.Epochs, StepsPerEpoch: t.stepsPerEpoch}); err != nil {
+		return nil, err
+	}
+	cfgYAML, err := c.YAML()
+	if err != nil {
+		return nil, err
+	}
+	t.st = checkpoint.State{Config: string(cfgYAML), Classes: trainSrc.Classes(), Seed: uint64(c.Train.Seed),
+		Backend: o.Backend}
+	t.scaler = newLossScaler(c.Train.Precision, c.Train.LossScale)
+	if o.Resume != nil {
+		err = t.resume(o.Resume)
+	} else {
+		err = t.net.Init(uint64(c.Train.Seed))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.log, err = metrics.Create(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume != nil); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// prepareOutDir creates the run's folder and records its config there.
+func prepareOutDir(dir string, c *config.Config, log io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	if err := writeConfig(filepath.Join(dir, "config.yaml"), c); err != nil {
+		return err
 	}
 	// Temporary files of writes a kill interrupted (atomicfile's): the files they were
 	// to replace are whole; say so once rather than leave them to accumulate.
-	if stale, _ := filepath.Glob(filepath.Join(o.OutDir, ".*.tmp-*")); len(stale) > 0 {
+	if stale, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(stale) > 0 {
 		for _, f := range stale {
-			fmt.Fprintf(o.Log, "warning: %s is left from a write that was interrupted (a killed run); the files beside it are whole, and it can be deleted\n", f)
+			fmt.Fprintf(log, "warning: %s is left from a write that was interrupted (a killed run); the files beside it are whole, and it can be deleted\n", f)
 		}
 	}
-	trainSrc, err := OpenSource(c, c.Data.Train)
-	if err != nil {
-		return nil, err
+	return nil
+}
+
+// openSplits opens the training and validation data, which must have the
+// model's classes, and the same ones.
+func openSplits(c *config.Config) (trainSrc, valSrc dataset.Source, err error) {
+	if trainSrc, err = OpenSource(c, c.Data.Train); err != nil {
+		return nil, nil, err
 	}
-	valSrc, err := OpenSource(c, c.Data.Val)
-	if err != nil {
-		return nil, err
+	if valSrc, err = OpenSource(c, c.Data.Val); err != nil {
+		return nil, nil, err
 	}
 	if n := len(trainSrc.Classes()); n != c.Model.Classes {
-		return nil, badData{fmt.Errorf("the training data has %d classes, model.classes is %d%s", n, c.Model.Classes, strayHint(trainSrc.Classes()))}
+		return nil, nil, badData{fmt.Errorf("the training data has %d classes, model.classes is %d%s", n, c.Model.Classes, strayHint(trainSrc.Classes()))}
 	}
 	if err := SameClasses(c.Data.Train+" split", trainSrc.Classes(), c.Data.Val+" split", valSrc.Classes()); err != nil {
-		return nil, badData{err}
+		return nil, nil, badData{err}
 	}
-	trainTf, evalTf := Transforms(c)
-	trainL, err := NewLoader(c, trainSrc, trainTf, true, o.Strict)
-	if err != nil {
-		return nil, err
-	}
-	valL, err := NewLoader(c, valSrc, evalTf, false, o.Strict)
-	if err != nil {
-		return nil, err
-	}
-	net := o.Net
+	return trainSrc, valSrc, nil
+}
 
+// announce is the run's first line: what trains, where, on how much data.
+func (t *trainer) announce(trainImages, valImages int) {
+	c, o := t.c, t.o
 	if infos, err := model.Plan(c.Model); err == nil {
 		verb := "training"
 		if o.Resume != nil {
@@ -140,314 +276,337 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		fmt.Fprintf(o.Log, "%s %s (%s parameters) on %s, batch %d, %d epochs, %d training and %d validation images, into %s\n",
 			verb, c.Name, model.Comma(int64(model.TotalParams(infos))), o.Backend, c.Train.BatchSize, c.Train.Epochs,
-			trainSrc.Len(), valSrc.Len(), o.OutDir)
+			trainImages, valImages, o.OutDir)
 	}
-	stepsPerEpoch := int64(trainL.NumBatches())
-	if c.Train.MaxSteps > 0 {
-		stepsPerEpoch = min(stepsPerEpoch, int64(c.Train.MaxSteps))
+}
+
+// resume loads everything that makes ck's run go on as if it had not stopped:
+// weights, momentum, the schedule's and the loss scaler's state, the counters
+// and, for an epoch interrupted in its middle, the batch to start at. The
+// metrics written after ck are dropped, to be written again.
+func (t *trainer) resume(ck *checkpoint.Checkpoint) error {
+	if err := t.net.LoadWeights(ck.Weights); err != nil {
+		return fmt.Errorf("resume: %w", err)
 	}
-	sched, err := schedule.New(c.Train.Schedule, schedule.Run{BaseLR: c.Train.LR, Epochs: c.Train.Epochs, StepsPerEpoch: stepsPerEpoch})
+	if err := t.net.LoadMomentum(ck.Momentum); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	rs := ck.State
+	if len(rs.Schedule) > 0 {
+		if err := t.sched.Restore(rs.Schedule); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	}
+	// The same config can read other classes if the folders changed since: the
+	// checkpoint's labels would then mean other things.
+	if err := SameClasses("checkpoint", rs.Classes, t.c.Data.Train+" split", t.st.Classes); err != nil {
+		return badData{fmt.Errorf("resume: %w", err)}
+	}
+	t.st.Epoch, t.st.Step, t.st.Best, t.st.BestEpoch = rs.Epoch, rs.Step, rs.Best, rs.BestEpoch
+	if v, ok := rs.Extra[batchesDoneKey]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || int64(n) > t.stepsPerEpoch {
+			return fmt.Errorf("resume: the checkpoint's %s %q is not a batch count of this epoch (0 to %d): the checkpoint is damaged", batchesDoneKey, v, t.stepsPerEpoch)
+		}
+		t.skipBatches = n
+	}
+	if t.scaler != nil {
+		if err := t.scaler.restore(rs.Extra); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	}
+	n, err := metrics.TruncateAfter(filepath.Join(t.o.OutDir, "metrics.jsonl"), rs.Step)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cfgYAML, err := c.YAML()
-	if err != nil {
-		return nil, err
+	if n > 0 {
+		fmt.Fprintf(t.o.Log, "metrics.jsonl: %d line(s) past the checkpoint's step %d dropped (written after it by the run that stopped); they will be written again\n", n, rs.Step)
 	}
-	st := checkpoint.State{Config: string(cfgYAML), Classes: trainSrc.Classes(), Seed: uint64(c.Train.Seed),
-		Backend: o.Backend}
-	skipBatches := 0
-	scaler := newLossScaler(c.Train.Precision, c.Train.LossScale)
-	if o.Resume != nil {
-		if err := net.LoadWeights(o.Resume.Weights); err != nil {
-			return nil, fmt.Errorf("resume: %w", err)
-		}
-		if err := net.LoadMomentum(o.Resume.Momentum); err != nil {
-			return nil, fmt.Errorf("resume: %w", err)
-		}
-		if len(o.Resume.State.Schedule) > 0 {
-			if err := sched.Restore(o.Resume.State.Schedule); err != nil {
-				return nil, fmt.Errorf("resume: %w", err)
-			}
-		}
-		rs := o.Resume.State
-		// The same config can read other classes if the folders changed since: the
-		// checkpoint's labels would then mean other things.
-		if err := SameClasses("checkpoint", rs.Classes, c.Data.Train+" split", trainSrc.Classes()); err != nil {
-			return nil, badData{fmt.Errorf("resume: %w", err)}
-		}
-		st.Epoch, st.Step, st.Best, st.BestEpoch = rs.Epoch, rs.Step, rs.Best, rs.BestEpoch
-		if v, ok := rs.Extra[batchesDoneKey]; ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || int64(n) > stepsPerEpoch {
-				return nil, fmt.Errorf("resume: the checkpoint's %s %q is not a batch count of this epoch (0 to %d): the checkpoint is damaged", batchesDoneKey, v, stepsPerEpoch)
-			}
-			skipBatches = n
-		}
-		if scaler != nil {
-			if err := scaler.restore(rs.Extra); err != nil {
-				return nil, fmt.Errorf("resume: %w", err)
-			}
-		}
-	} else if err := net.Init(uint64(c.Train.Seed)); err != nil {
-		return nil, err
-	}
-	if o.Resume != nil {
-		n, err := metrics.TruncateAfter(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume.State.Step)
-		if err != nil {
+	return nil
+}
+
+// train is the epoch's training pass: the loader's batches from where a resumed
+// run left off, until they are done, ctx is cancelled or the loss goes non-finite.
+func (t *trainer) train(ctx context.Context, epoch int) (*epochRun, error) {
+	e := &epochRun{epoch: epoch, start: time.Now()}
+	e.loggedAt = e.start
+	e.bar = progress.New(t.o.Log, int(t.stepsPerEpoch), fmt.Sprintf("epoch %d/%d", epoch+1, t.c.Train.Epochs), progress.Options{Mode: t.o.Progress})
+	// A resumed epoch starts at the batch it was interrupted at: the loader
+	// neither decodes nor delivers the ones before.
+	e.done = t.skipBatches
+	e.lr = t.sched.LR(epoch, t.st.Step) // the epoch's rate even if no batch is left to run (resumed after its last)
+	var err error
+	e.stats, err = t.trainL.RunFrom(ctx, epoch, t.skipBatches, func(b *dataset.Batch) error { return t.batch(ctx, e, b) })
+	interrupted := ctx.Err() != nil && errors.Is(err, ctx.Err()) // the loader stopped mid-wait
+	if e.nonFinite == nil && (err == nil || errors.Is(err, errStop) || interrupted) {
+		// What came after the last read, NaN check included: an interrupted run's
+		// last.ckpt must not hold weights nobody checked.
+		if err := t.takeScores(e); err != nil {
 			return nil, err
 		}
-		if n > 0 {
-			fmt.Fprintf(o.Log, "metrics.jsonl: %d line(s) past the checkpoint's step %d dropped (written after it by the run that stopped); they will be written again\n", n, o.Resume.State.Step)
+	}
+	e.bar.Finish()
+	t.skipBatches = 0
+	if e.nonFinite != nil {
+		return nil, e.nonFinite
+	}
+	if err != nil && !errors.Is(err, errStop) && !interrupted {
+		return nil, fmt.Errorf("epoch %d: %w", epoch+1, err)
+	}
+	for _, s := range e.stats.Skipped {
+		fmt.Fprintf(t.o.Log, "warning: %s\n", s)
+	}
+	if t.scaler != nil {
+		if line := t.scaler.report(); line != "" {
+			fmt.Fprintln(t.o.Log, line)
 		}
 	}
-	log, err := metrics.Create(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume != nil)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
+	e.trainSecs = time.Since(e.start).Seconds()
+	return e, nil
+}
 
-	res := &Result{LastPath: filepath.Join(o.OutDir, "last.ckpt"), BestPath: filepath.Join(o.OutDir, "best.ckpt")}
-	save := func(path string, batchesDone int) error {
-		ws, err := net.Weights()
-		if err != nil {
+// batch is the loader's callback: a step on b, then, when they are due, the
+// scores, the step's metrics line, and the bar.
+func (t *trainer) batch(ctx context.Context, e *epochRun, b *dataset.Batch) error {
+	if int64(b.Index) >= t.stepsPerEpoch || ctx.Err() != nil {
+		return errStop
+	}
+	e.lr = t.sched.LR(e.epoch, t.st.Step)
+	if err := t.step(b, e.lr); err != nil {
+		return err
+	}
+	t.st.Step++
+	e.done = b.Index + 1
+	if t.o.OnStep != nil {
+		t.o.OnStep(t.st.Step)
+	}
+	// The scores come back from the device every scoreEvery steps, not
+	// every step: the loss and the weights (a second short round trip)
+	// are checked for NaN then.
+	logNow := t.c.Train.LogEvery > 0 && t.st.Step%int64(t.c.Train.LogEvery) == 0
+	if logNow || t.st.Step%scoreEvery == 0 || int64(e.done) >= t.stepsPerEpoch {
+		if err := t.takeScores(e); err != nil {
 			return err
 		}
-		mom, err := net.Momentum()
-		if err != nil {
+		if e.nonFinite != nil {
+			return errStop
+		}
+	}
+	if logNow {
+		if err := t.logStep(e); err != nil {
 			return err
 		}
-		s := st
-		if s.Schedule, err = sched.State(); err != nil {
-			return err
-		}
-		s.Extra = map[string]string{}
-		if batchesDone > 0 {
-			s.Extra[batchesDoneKey] = strconv.Itoa(batchesDone)
-		}
-		if scaler != nil {
-			scaler.save(s.Extra)
-		}
-		if len(s.Extra) == 0 {
-			s.Extra = nil
-		}
-		return checkpoint.Save(path, &checkpoint.Checkpoint{Weights: ws, Momentum: mom, State: s})
 	}
-	haveLast := o.Resume != nil
-	lastGood := func() string {
-		if haveLast {
-			return res.LastPath
-		}
-		return ""
+	el := time.Since(e.start).Seconds()
+	e.bar.Update(e.done, progress.Stats{Loss: e.tally.Loss(), Top1: e.tally.Top1Acc(), ImagesPerSec: float64(e.tally.Images) / math.Max(el, 1e-9)})
+	return nil
+}
+
+// step is one SGD step on b at the rate lr. Dropout's masks are seeded by the step
+// number, so a resumed run draws the same ones.
+func (t *trainer) step(b *dataset.Batch, lr float64) error {
+	step := t.st.Step
+	seed := func(layer int) uint64 { return backend.DropoutSeed(uint64(t.c.Train.Seed), step, layer) }
+	if err := t.net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
+		return err
 	}
-	runSeed := uint64(c.Train.Seed)
-	waitHinted := false
-	for epoch := st.Epoch; epoch < c.Train.Epochs; epoch++ {
-		epochStart := time.Now()
-		var tally Tally
-		logged, loggedAt := Tally{}, epochStart // the tally and time of the last step line
-		bar := progress.New(o.Log, int(stepsPerEpoch), fmt.Sprintf("epoch %d/%d", epoch+1, c.Train.Epochs), progress.Options{Mode: o.Progress})
-		done := 0
-		var lr float64
-		stop := errors.New("stop")
-		var stepErr error
-		// takeScores adds the network's scores to the epoch's tally and stops
-		// training when the loss is no longer finite.
-		takeScores := func() error {
-			sc, err := net.TakeScores()
-			if err != nil {
-				return err
-			}
-			l := sc.MeanLoss()
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				stepErr = &NonFiniteError{Step: st.Step, Loss: l, LR: lr, Last: lastGood()}
-			} else if ok, err := net.ParamsFinite(); err != nil {
-				return err
-			} else if !ok {
-				stepErr = &NonFiniteError{Step: st.Step, Loss: l, LR: lr, Last: lastGood(), Weights: true}
-			}
-			tally.AddScores(sc)
-			return nil
-		}
-		// A resumed epoch starts at the batch it was interrupted at: the loader
-		// neither decodes nor delivers the ones before. done is a batch index, not
-		// a count of deliveries: the loader does not deliver a batch whose images
-		// all failed, and batches_done must be where RunFrom resumes.
-		done = skipBatches
-		lr = sched.LR(epoch, st.Step) // the epoch's rate even if no batch is left to run (resumed after its last)
-		stats, err := trainL.RunFrom(ctx, epoch, skipBatches, func(b *dataset.Batch) error {
-			if int64(b.Index) >= stepsPerEpoch {
-				return stop
-			}
-			if ctx.Err() != nil {
-				return stop
-			}
-			lr = sched.LR(epoch, st.Step)
-			step := st.Step
-			seed := func(layer int) uint64 { return backend.DropoutSeed(runSeed, step, layer) }
-			if err := net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
-				return err
-			}
-			if err := net.Forward(true, seed); err != nil {
-				return err
-			}
-			if scaler != nil {
-				net.SetLossScale(scaler.scale)
-			}
-			if err := net.Loss(b.Labels[:b.N]); err != nil {
-				return err
-			}
-			if err := net.ZeroGrad(); err != nil {
-				return err
-			}
-			if err := net.Backward(); err != nil {
-				return err
-			}
-			apply := true
-			if scaler != nil {
-				finite, err := net.GradsFinite()
-				if err != nil {
-					return err
-				}
-				apply = scaler.update(step, finite)
-			}
-			if apply {
-				if err := net.Step(lr, c.Train.Momentum, c.Train.WeightDecay); err != nil {
-					return err
-				}
-			}
-			st.Step++
-			done = b.Index + 1
-			if o.OnStep != nil {
-				o.OnStep(st.Step)
-			}
-			// The scores come back from the device every scoreEvery steps, not
-			// every step: the loss and the weights (a second short round trip)
-			// are checked for NaN then.
-			logNow := c.Train.LogEvery > 0 && st.Step%int64(c.Train.LogEvery) == 0
-			if logNow || st.Step%scoreEvery == 0 || int64(done) >= stepsPerEpoch {
-				if err := takeScores(); err != nil {
-					return err
-				}
-				if stepErr != nil {
-					return stop
-				}
-			}
-			if logNow {
-				now := time.Now()
-				w, secs := tally.minus(logged), now.Sub(loggedAt).Seconds()
-				rec := metrics.Record{Kind: metrics.KindStep, Epoch: epoch + 1, Step: st.Step, LR: lr,
-					Loss: w.Loss(), Top1: w.Top1Acc(), Top5: w.Top5Acc(),
-					ImagesPerSec: float64(w.Images) / math.Max(secs, 1e-9), Seconds: secs, DataWait: math.NaN()}
-				if err := log.Write(rec); err != nil {
-					return err
-				}
-				if err := log.Flush(); err != nil { // so that a tail -f or a plot sees it now
-					return err
-				}
-				logged, loggedAt = tally, now
-			}
-			el := time.Since(epochStart).Seconds()
-			bar.Update(done, progress.Stats{Loss: tally.Loss(), Top1: tally.Top1Acc(), ImagesPerSec: float64(tally.Images) / math.Max(el, 1e-9)})
-			return nil
-		})
-		interrupted := ctx.Err() != nil && errors.Is(err, ctx.Err()) // the loader stopped mid-wait
-		if stepErr == nil && (err == nil || errors.Is(err, stop) || interrupted) {
-			// What came after the last read, NaN check included: an interrupted run's
-			// last.ckpt must not hold weights nobody checked.
-			if err := takeScores(); err != nil {
-				return res, err
-			}
-		}
-		bar.Finish()
-		skipBatches = 0
-		if stepErr != nil {
-			return res, stepErr
-		}
-		if err != nil && !errors.Is(err, stop) && !interrupted {
-			return res, fmt.Errorf("epoch %d: %w", epoch+1, err)
-		}
-		for _, s := range stats.Skipped {
-			fmt.Fprintf(o.Log, "warning: %s\n", s)
-		}
-		if scaler != nil {
-			if line := scaler.report(); line != "" {
-				fmt.Fprintln(o.Log, line)
-			}
-		}
-		if ctx.Err() != nil && int64(done) < stepsPerEpoch {
-			if err := save(res.LastPath, done); err != nil {
-				return res, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
-			}
-			res.Epochs, res.Steps, res.Interrupted = st.Epoch, st.Step, true
-			return res, ErrInterrupted
-		}
-		trainSecs := time.Since(epochStart).Seconds()
-		val, err := Evaluate(ctx, net, valL)
-		if err != nil && ctx.Err() != nil {
-			// Interrupted in validation: the epoch's steps are done. last.ckpt says so
-			// (all its batches done), and a resume runs the validation.
-			if err := save(res.LastPath, done); err != nil {
-				return res, fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
-			}
-			res.Epochs, res.Steps, res.Interrupted = st.Epoch, st.Step, true
-			return res, ErrInterrupted
-		}
-		if err != nil {
-			return res, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
-		}
-		st.Epoch = epoch + 1
-		st.LR = lr
-		sched.Observe(val.Top1Acc())
-		improved := val.Top1Acc() > st.Best || st.BestEpoch == 0
-		if improved {
-			st.Best, st.BestEpoch = val.Top1Acc(), st.Epoch
-		}
-		if err := save(res.LastPath, 0); err != nil {
-			return res, err
-		}
-		haveLast = true
-		if improved {
-			if err := save(res.BestPath, 0); err != nil {
-				return res, err
-			}
-		}
-		ips := float64(tally.Images) / math.Max(trainSecs, 1e-9)
-		trainLoss, trainTop1, trainTop5 := tally.Loss(), tally.Top1Acc(), tally.Top5Acc()
-		if tally.Images == 0 {
-			// Resumed after the epoch's last step (interrupted in validation): no
-			// training numbers this time, written as null rather than as zeros.
-			trainLoss, trainTop1, trainTop5, ips = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-		}
-		rec := metrics.Record{Kind: metrics.KindEpoch, Epoch: st.Epoch, Step: st.Step, LR: lr,
-			Loss: trainLoss, Top1: trainTop1, Top5: trainTop5, HasVal: true,
-			ValLoss: val.Loss(), ValTop1: val.Top1Acc(), ValTop5: val.Top5Acc(),
-			ImagesPerSec: ips, Seconds: time.Since(epochStart).Seconds(), DataWait: stats.Wait.Seconds(),
-			Skipped: len(stats.Skipped) + val.Skipped}
-		if err := log.Write(rec); err != nil {
-			return res, err
-		}
-		if err := log.Flush(); err != nil {
-			return res, err
-		}
-		if recs, _, err := metrics.ReadFile(filepath.Join(o.OutDir, "metrics.jsonl")); err == nil {
-			if err := plot.WriteFile(filepath.Join(o.OutDir, "curves.png"), recs, plot.Options{}); err != nil {
-				fmt.Fprintf(o.Log, "warning: plot: %v\n", err)
-			}
-		}
-		skipped := ""
-		if n := len(stats.Skipped) + val.Skipped; n > 0 {
-			skipped = fmt.Sprintf("  (%d unreadable images skipped)", n)
-		}
-		fmt.Fprintf(o.Log, "epoch %d/%d  loss %.4f  top1 %.2f%%  val loss %.4f  top1 %.2f%%  top5 %.2f%%  lr %.3g  %.0f img/s  %s%s%s\n",
-			st.Epoch, c.Train.Epochs, trainLoss, 100*trainTop1, val.Loss(), 100*val.Top1Acc(), 100*val.Top5Acc(),
-			lr, ips, time.Since(epochStart).Round(time.Second), skipped, waitNote(stats.Wait.Seconds(), trainSecs, c, !waitHinted))
-		waitHinted = waitHinted || stats.Wait.Seconds() >= loaderBoundShare*trainSecs
-		res.Val = val
+	if err := t.net.Forward(true, seed); err != nil {
+		return err
 	}
-	res.Epochs, res.Steps, res.Best, res.BestEpoch = st.Epoch, st.Step, st.Best, st.BestEpoch
-	res.Seconds = time.Since(start).Seconds()
-	return res, nil
+	if t.scaler != nil {
+		t.net.SetLossScale(t.scaler.scale)
+	}
+	if err := t.net.Loss(b.Labels[:b.N]); err != nil {
+		return err
+	}
+	if err := t.net.ZeroGrad(); err != nil {
+		return err
+	}
+	if err := t.net.Backward(); err != nil {
+		return err
+	}
+	if apply, err := t.gradsUsable(step); err != nil || !apply {
+		return err
+	}
+	return t.net.Step(lr, t.c.Train.Momentum, t.c.Train.WeightDecay)
+}
+
+// gradsUsable reports whether the step's gradients may be applied. Only fp16's
+// can be unusable: where they overflowed, the loss scaler skips the step and
+// lowers the scale.
+func (t *trainer) gradsUsable(step int64) (bool, error) {
+	if t.scaler == nil {
+		return true, nil
+	}
+	finite, err := t.net.GradsFinite()
+	if err != nil {
+		return false, err
+	}
+	return t.scaler.update(step, finite), nil
+}
+
+// takeScores adds the scores the device summed since the last read to the
+// epoch's tally, and sets e.nonFinite, which ends the run, when the loss or a
+// weight is no longer finite.
+func (t *trainer) takeScores(e *epochRun) error {
+	sc, err := t.net.TakeScores()
+	if err != nil {
+		return err
+	}
+	l := sc.MeanLoss()
+	if math.IsNaN(l) || math.IsInf(l, 0) {
+		e.nonFinite = &NonFiniteError{Step: t.st.Step, Loss: l, LR: e.lr, Last: t.lastGood()}
+	} else if ok, err := t.net.ParamsFinite(); err != nil {
+		return err
+	} else if !ok {
+		e.nonFinite = &NonFiniteError{Step: t.st.Step, Loss: l, LR: e.lr, Last: t.lastGood(), Weights: true}
+	}
+	e.tally.AddScores(sc)
+	return nil
+}
+
+// lastGood is the checkpoint a NonFiniteError points to: last.ckpt once it holds
+// weights that were checked, "" before.
+func (t *trainer) lastGood() string {
+	if t.haveLast {
+		return t.res.LastPath
+	}
+	return ""
+}
+
+// logStep writes the metrics line of the steps since the last one.
+func (t *trainer) logStep(e *epochRun) error {
+	now := time.Now()
+	w, secs := e.tally.minus(e.logged), now.Sub(e.loggedAt).Seconds()
+	if err := t.record(metrics.Record{Kind: metrics.KindStep, Epoch: e.epoch + 1, Step: t.st.Step, LR: e.lr,
+		Loss: w.Loss(), Top1: w.Top1Acc(), Top5: w.Top5Acc(),
+		ImagesPerSec: float64(w.Images) / math.Max(secs, 1e-9), Seconds: secs, DataWait: math.NaN()}); err != nil {
+		return err
+	}
+	e.logged, e.loggedAt = e.tally, now
+	return nil
+}
+
+// record writes rec to metrics.jsonl and flushes it, so that a tail -f or a plot
+// sees it now.
+func (t *trainer) record(rec metrics.Record) error {
+	if err := t.log.Write(rec); err != nil {
+		return err
+	}
+	return t.log.Flush()
+}
+
+// interrupt ends a cancelled run: last.ckpt records the batches done of the
+// epoch, for a resume to start at the next.
+func (t *trainer) interrupt(done int) error {
+	if err := t.save(t.res.LastPath, done); err != nil {
+		return fmt.Errorf("interrupted, and the checkpoint failed: %w", err)
+	}
+	t.res.Epochs, t.res.Steps, t.res.Interrupted = t.st.Epoch, t.st.Step, true
+	return ErrInterrupted
+}
+
+// validate evaluates the epoch's network on the validation split.
+func (t *trainer) validate(ctx context.Context, e *epochRun) (Tally, error) {
+	val, err := Evaluate(ctx, t.net, t.valL)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted in validation: the epoch's steps are done. last.ckpt says so
+		// (all its batches done), and a resume runs the validation.
+		return val, t.interrupt(e.done)
+	}
+	if err != nil {
+		return val, fmt.Errorf("validation after epoch %d: %w", e.epoch+1, err)
+	}
+	return val, nil
+}
+
+// observe closes the epoch in the run's state: the schedule sees the validation
+// accuracy (a plateau schedule acts on it), and reports whether it is the best yet.
+func (t *trainer) observe(e *epochRun, val Tally) (improved bool) {
+	t.st.Epoch = e.epoch + 1
+	t.st.LR = e.lr
+	t.sched.Observe(val.Top1Acc())
+	improved = val.Top1Acc() > t.st.Best || t.st.BestEpoch == 0
+	if improved {
+		t.st.Best, t.st.BestEpoch = val.Top1Acc(), t.st.Epoch
+	}
+	return improved
+}
+
+// checkpoint saves the finished epoch as last.ckpt, and as best.ckpt too when it
+// improved.
+func (t *trainer) checkpoint(improved bool) error {
+	if err := t.save(t.res.LastPath, 0); err != nil {
+		return err
+	}
+	t.haveLast = true
+	if improved {
+		return t.save(t.res.BestPath, 0)
+	}
+	return nil
+}
+
+// save writes a checkpoint of the run as it stands, batchesDone into the current
+// epoch (0: at an epoch's end).
+func (t *trainer) save(path string, batchesDone int) error {
+	ws, err := t.net.Weights()
+	if err != nil {
+		return err
+	}
+	mom, err := t.net.Momentum()
+	if err != nil {
+		return err
+	}
+	s := t.st
+	if s.Schedule, err = t.sched.State(); err != nil {
+		return err
+	}
+	s.Extra = map[string]string{}
+	if batchesDone > 0 {
+		s.Extra[batchesDoneKey] = strconv.Itoa(batchesDone)
+	}
+	if t.scaler != nil {
+		t.scaler.save(s.Extra)
+	}
+	if len(s.Extra) == 0 {
+		s.Extra = nil
+	}
+	return checkpoint.Save(path, &checkpoint.Checkpoint{Weights: ws, Momentum: mom, State: s})
+}
+
+// report tells how the epoch went: its metrics record, the curves, and the
+// epoch line.
+func (t *trainer) report(e *epochRun, val Tally) error {
+	ips := float64(e.tally.Images) / math.Max(e.trainSecs, 1e-9)
+	trainLoss, trainTop1, trainTop5 := e.tally.Loss(), e.tally.Top1Acc(), e.tally.Top5Acc()
+	if e.tally.Images == 0 {
+		// Resumed after the epoch's last step (interrupted in validation): no
+		// training numbers this time, written as null rather than as zeros.
+		trainLoss, trainTop1, trainTop5, ips = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	}
+	skipped := len(e.stats.Skipped) + val.Skipped
+	if err := t.record(metrics.Record{Kind: metrics.KindEpoch, Epoch: t.st.Epoch, Step: t.st.Step, LR: e.lr,
+		Loss: trainLoss, Top1: trainTop1, Top5: trainTop5, HasVal: true,
+		ValLoss: val.Loss(), ValTop1: val.Top1Acc(), ValTop5: val.Top5Acc(),
+		ImagesPerSec: ips, Seconds: time.Since(e.start).Seconds(), DataWait: e.stats.Wait.Seconds(),
+		Skipped: skipped}); err != nil {
+		return err
+	}
+	if recs, _, err := metrics.ReadFile(filepath.Join(t.o.OutDir, "metrics.jsonl")); err == nil {
+		if err := plot.WriteFile(filepath.Join(t.o.OutDir, "curves.png"), recs, plot.Options{}); err != nil {
+			fmt.Fprintf(t.o.Log, "warning: plot: %v\n", err)
+		}
+	}
+	skippedNote := ""
+	if skipped > 0 {
+		skippedNote = fmt.Sprintf("  (%d unreadable images skipped)", skipped)
+	}
+	wait := e.stats.Wait.Seconds()
+	fmt.Fprintf(t.o.Log, "epoch %d/%d  loss %.4f  top1 %.2f%%  val loss %.4f  top1 %.2f%%  top5 %.2f%%  lr %.3g  %.0f img/s  %s%s%s\n",
+		t.st.Epoch, t.c.Train.Epochs, trainLoss, 100*trainTop1, val.Loss(), 100*val.Top1Acc(), 100*val.Top5Acc(),
+		e.lr, ips, time.Since(e.start).Round(time.Second), skippedNote, waitNote(wait, e.trainSecs, t.c, !t.waitHinted))
+	t.waitHinted = t.waitHinted || wait >= loaderBoundShare*e.trainSecs
+	return nil
 }
 
 // loaderBoundShare is the share of an epoch spent waiting for data above which

@@ -52,7 +52,7 @@ func Execute(root *cobra.Command, args []string, stderr io.Writer) int {
 	if err != nil && !errors.As(err, &typed) && strings.HasPrefix(err.Error(), "unknown command") {
 		err = usageError(c, err)
 	}
-	if err != nil {
+	if err != nil && !(errors.As(err, &typed) && typed.Quiet) {
 		fmt.Fprintln(stderr, "alexnet:", err)
 	}
 	return app.Code(err)
@@ -185,15 +185,21 @@ func trainCmd(r Runners) *cobra.Command {
 		Example: `  alexnet train                                   # the built-in Fashion-MNIST net
   alexnet train --config alexnet --set data.root=/data/imagenet --out runs/paper
   alexnet train --resume runs/paper/last.ckpt
-  alexnet train --config alexnet --devices 0,1    # the paper's two towers`,
+  alexnet train --config alexnet --devices 0,1    # the paper's two towers
+  mpirun -np 8 alexnet train --config alexnet     # data parallel: 8 ranks, one GPU each`,
 		Short: "Train a network (default: the built-in Fashion-MNIST net)",
 		Long: `Train a network from a YAML config. Without --config it trains the built-in
 default: a small AlexNet-shaped net on Fashion-MNIST from /usr/share/datasets/fashion-mnist
 (Debian's dataset-fashion-mnist). Checkpoints (last.ckpt, best.ckpt), metrics.jsonl and
 curves.png go to --out. SIGINT or SIGTERM finishes the step, writes last.ckpt and exits
-with code 130; --resume continues from a checkpoint exactly.`,
+with code 130; --resume continues from a checkpoint exactly.
+
+Under mpirun (or srun) each process is a rank of data-parallel training: the ranks
+split every batch of train.batch_size between them and sum their gradients; each
+takes its node-local GPU unless --device is given, and rank 0 alone writes.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			o.DeviceGiven = c.Flags().Changed("device")
 			return r.Train(o, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}

@@ -27,6 +27,9 @@ const (
 type ExitErr struct {
 	Code int
 	Err  error
+	// Quiet: the error was told already (by data-parallel rank 0, for all
+	// ranks); exit with Code, print nothing.
+	Quiet bool
 }
 
 func (e *ExitErr) Error() string { return e.Err.Error() }

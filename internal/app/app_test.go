@@ -382,7 +382,7 @@ func TestInterruptMidEpochThenResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer net.Close()
-		return train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: out, Resume: resume, Log: io.Discard, OnStep: onStep})
+		return train.Run(ctx, train.Options{Config: c, Net: net.Network, Backend: net.Name, OutDir: out, Resume: resume, Log: io.Discard, OnStep: onStep})
 	}
 	straight := filepath.Join(dir, "straight")
 	if _, err := run(straight, context.Background(), nil, nil); err != nil {
@@ -491,7 +491,7 @@ func TestFP16InterruptKeepsLossScale(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer net.Close()
-		return train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: dir, Resume: resume, Log: io.Discard, OnStep: onStep})
+		return train.Run(ctx, train.Options{Config: c, Net: net.Network, Backend: net.Name, OutDir: dir, Resume: resume, Log: io.Discard, OnStep: onStep})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if _, err := run(ctx, func(step int64) {
@@ -729,7 +729,7 @@ func TestInterruptWithStuckLoader(t *testing.T) {
 	start := time.Now()
 	out := filepath.Join(dir, "run")
 	var log bytes.Buffer
-	_, err = train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: out, Log: &log})
+	_, err = train.Run(ctx, train.Options{Config: c, Net: net.Network, Backend: net.Name, OutDir: out, Log: &log})
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("training took %v to stop after the interrupt", el)
 	}
@@ -913,7 +913,7 @@ func TestInterruptInValidationThenResume(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var log bytes.Buffer
-		_, err = train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: out, Resume: resume, Log: &log,
+		_, err = train.Run(ctx, train.Options{Config: c, Net: net.Network, Backend: net.Name, OutDir: out, Resume: resume, Log: &log,
 			OnStep: func(s int64) {
 				if s == stopAt {
 					cancel()

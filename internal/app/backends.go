@@ -8,6 +8,7 @@ import (
 
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
+	"alexnet/internal/dist"
 	"alexnet/internal/model"
 
 	// The backends register themselves with internal/backend when linked in.
@@ -54,17 +55,29 @@ func openBackend(flag, fromConfig string, o backend.Options) (backend.Backend, e
 // as the paper's two towers when parallel.mode is model. The backend flag (or the
 // config's train.backend) chooses the kind; for towers the devices say where.
 func openNet(c *config.Config, backendFlag string, threads, device, batch int) (*builtNet, error) {
-	return openNetFor(c, backendFlag, threads, device, batch, false)
+	return openNetFor(c, backendFlag, threads, device, batch, false, 0)
 }
 
 // openInferenceNet is openNet for forward passes only (eval, predict): the
 // backends and the network skip everything backward needs (model.NewInference,
 // backend.Options.Inference).
 func openInferenceNet(c *config.Config, backendFlag string, threads, device, batch int) (*builtNet, error) {
-	return openNetFor(c, backendFlag, threads, device, batch, true)
+	return openNetFor(c, backendFlag, threads, device, batch, true, 0)
 }
 
-func openNetFor(c *config.Config, backendFlag string, threads, device, batch int, inference bool) (*builtNet, error) {
+// localRank is the rank of a data-parallel process within its node (0: one
+// process); it picks the rank's GPUs.
+func localRank(g *dist.Group) int {
+	if g == nil {
+		return 0
+	}
+	return g.LocalRank
+}
+
+// openNetFor opens the network; local is the process's data-parallel rank on its
+// node, whose towers take GPUs local*2 and local*2+1 of the ordinals the config
+// names (mpirun -np 2 ... --devices 0,1 on four GPUs: 0,1 and 2,3).
+func openNetFor(c *config.Config, backendFlag string, threads, device, batch int, inference bool, local int) (*builtNet, error) {
 	if threads == 0 { // --threads beats the config's train.threads; 0 in both: every core
 		threads = c.Train.Threads
 	}
@@ -98,6 +111,8 @@ func openNetFor(c *config.Config, backendFlag string, threads, device, batch int
 				}
 			} else {
 				o.Device, _ = strconv.Atoi(d)
+				o.Device += local * len(devices)
+				d = strconv.Itoa(o.Device)
 			}
 			b, err := openBackend(name, "", o)
 			if err != nil {

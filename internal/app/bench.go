@@ -13,6 +13,7 @@ import (
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
 	"alexnet/internal/dataset"
+	"alexnet/internal/dist"
 	"alexnet/internal/jsonx"
 	"alexnet/internal/model"
 	"alexnet/internal/onednn"
@@ -71,6 +72,9 @@ type BenchResult struct {
 	CPUISA string `json:"cpu_isa,omitempty"`
 	// CrossBytesPerStep: bytes copied between the two towers in a training step.
 	CrossBytesPerStep int64 `json:"cross_bytes_per_step,omitempty"`
+	// AllReduceBytesPerStep: the gradients each data-parallel rank sums with the
+	// others per step (under mpirun; the same for any number of ranks).
+	AllReduceBytesPerStep int64 `json:"allreduce_bytes_per_step"`
 }
 
 // Bench times a training step (forward, loss, backward, SGD update) and inference
@@ -230,6 +234,7 @@ func Bench(o BenchOptions, out io.Writer) error {
 		}
 	}
 	r.CrossBytesPerStep = net.CrossBytesPerStep()
+	r.AllReduceBytesPerStep = dist.BytesPerStep(net.Network)
 	for i, info := range infos {
 		r.Layers = append(r.Layers, BenchLayer{Name: info.Name, Type: info.Type, ForwardMS: median(fwd[i]), BackwardMS: median(bwd[i])})
 	}
@@ -262,6 +267,7 @@ func (r BenchResult) writeText(out io.Writer) error {
 	fmt.Fprintf(out, "training step:  best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.TrainStepMS, rate(r.TrainImagesPerSec), r.TrainStepMedianMS, rate(r.TrainMedianIPS))
 	fmt.Fprintf(out, "inference:      best %.1f ms (%s images/s), median %.1f ms (%s images/s)\n", r.InferMS, rate(r.InferImagesPerSec), r.InferMedianMS, rate(r.InferMedianIPS))
 	fmt.Fprintf(out, "peak memory:    backend %s, process RSS %s\n", model.MiB(r.PeakBackendBytes), model.MiB(r.PeakRSSBytes))
+	fmt.Fprintf(out, "data parallel: %s of gradients all-reduced per step by each rank\n", model.MiB(r.AllReduceBytesPerStep))
 	if r.CrossBytesPerStep > 0 {
 		fmt.Fprintf(out, "between towers: %s per training step\n", model.MiB(r.CrossBytesPerStep))
 	}

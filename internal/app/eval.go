@@ -60,13 +60,13 @@ func Eval(o EvalOptions, out io.Writer) error {
 	_, evalTf := train.Transforms(c)
 	var t train.Tally
 	if o.TenCrop {
-		t, err = train.EvaluateTenCrop(context.Background(), net, src, evalTf)
+		t, err = train.EvaluateTenCrop(context.Background(), net.Network, src, evalTf)
 	} else {
 		l, lerr := train.NewLoader(c, src, evalTf, false, o.Strict)
 		if lerr != nil {
 			return usage(lerr)
 		}
-		t, err = train.Evaluate(context.Background(), net, l)
+		t, err = train.Evaluate(context.Background(), net.Network, l)
 	}
 	if err != nil {
 		return err

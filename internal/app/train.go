@@ -16,7 +16,10 @@ import (
 	"alexnet/configs"
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
+	"alexnet/internal/dist"
 	"alexnet/internal/imagenet"
+	"alexnet/internal/mpi"
+	"alexnet/internal/progress"
 	"alexnet/internal/torchload"
 	"alexnet/internal/train"
 )
@@ -29,11 +32,79 @@ type TrainOptions struct {
 	Backend string
 	Threads int
 	Device  int
-	Strict  bool
+	// DeviceGiven: --device was set; else a data-parallel rank takes its
+	// node-local GPU.
+	DeviceGiven bool
+	Strict      bool
 }
 
 // Train runs a training; it prints progress to errOut and the outcome to out.
+// Under mpirun it is one rank of data-parallel training (see trainRanks).
 func Train(o TrainOptions, out, errOut io.Writer) error {
+	if mpi.Launched() {
+		return trainRanks(o, out, errOut)
+	}
+	return trainOn(o, out, errOut, nil)
+}
+
+// trainRanks joins the MPI job and trains as one of its ranks. Rank 0 prints and
+// writes as one process would; the others print only warnings and errors,
+// prefixed with their rank. A rank that fails alone (an unreadable file, a lost
+// GPU) aborts the job, so that the others do not wait for it in a reduction;
+// what every rank meets at the same step (a signal, a non-finite loss) ends each
+// with its exit code.
+func trainRanks(o TrainOptions, out, errOut io.Writer) error {
+	g, err := dist.Join()
+	if err != nil {
+		return unavailable(fmt.Errorf("data parallel: %w", err))
+	}
+	if g.Rank != 0 {
+		out, errOut = io.Discard, &rankLog{w: errOut, rank: g.Rank}
+	}
+	err = trainOn(o, out, errOut, g)
+	var exit *ExitErr
+	var nonFinite *train.NonFiniteError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit) && exit.Code == ExitInterrupted, errors.As(err, &nonFinite):
+		if g.Rank != 0 {
+			err = &ExitErr{Code: Code(err), Err: err, Quiet: true} // rank 0 says it
+		}
+	default:
+		fmt.Fprintf(errOut, "alexnet: rank %d of %d: %v\n", g.Rank, g.Size, err)
+		g.Abort(Code(err))
+	}
+	g.Close()
+	return err
+}
+
+// rankLog passes on the warnings of a rank other than 0, prefixed with its rank,
+// and drops its progress and epoch lines (rank 0 prints those for all).
+type rankLog struct {
+	w    io.Writer
+	rank int
+	line []byte
+}
+
+func (l *rankLog) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c != '\n' && c != '\r' {
+			l.line = append(l.line, c)
+			continue
+		}
+		if strings.HasPrefix(string(l.line), "warning") {
+			fmt.Fprintf(l.w, "rank %d: %s\n", l.rank, l.line)
+		}
+		l.line = l.line[:0]
+	}
+	return len(p), nil
+}
+
+func trainOn(o TrainOptions, out, errOut io.Writer, g *dist.Group) error {
+	rank, ranks := 0, 1
+	if g != nil {
+		rank, ranks = g.Rank, g.Size
+	}
 	var resume *checkpoint.Checkpoint
 	var c *config.Config
 	var err error
@@ -58,6 +129,7 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 		return err
 	}
 	switch {
+	case rank != 0: // rank 0 alone makes and checks the run folder
 	case o.OutDir == "":
 		name := c.Name
 		if name == "" {
@@ -71,18 +143,37 @@ func Train(o TrainOptions, out, errOut io.Writer) error {
 			return err
 		}
 	}
-	net, err := openNet(c, o.Backend, o.Threads, o.Device, c.Train.BatchSize)
+	batch, device := c.Train.BatchSize, o.Device
+	if ranks > 1 {
+		if batch < ranks {
+			return usage(fmt.Errorf("train.batch_size %d is the global batch, split between the %d ranks: it must be at least %d", batch, ranks, ranks))
+		}
+		batch = (batch + ranks - 1) / ranks
+		if !o.DeviceGiven {
+			device = g.LocalRank
+		}
+	}
+	net, err := openNetFor(c, o.Backend, o.Threads, device, batch, false, localRank(g))
 	if err != nil {
 		return err
 	}
 	defer net.Close()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	if g != nil {
+		// mpirun forwards SIGUSR1 to every rank and keeps waiting for them, where it
+		// meets SIGINT by killing them a second later (odls_base_sigkill_timeout).
+		signal.Notify(sigs, syscall.SIGUSR1)
+	}
 	defer signal.Stop(sigs)
 	ctx, stop := interruptible(sigs, errOut, os.Exit)
 	defer stop()
-	res, err := train.Run(ctx, train.Options{Config: c, Net: net, Backend: net.Name, OutDir: o.OutDir, Resume: resume,
-		Strict: o.Strict, Log: errOut})
+	opts := train.Options{Config: c, Net: net.Network, Backend: net.Name, OutDir: o.OutDir, Resume: resume,
+		Strict: o.Strict, Log: errOut, Group: g}
+	if rank != 0 {
+		opts.Progress = progress.Off
+	}
+	res, err := train.Run(ctx, opts)
 	var missing *train.MissingDataError
 	var nonFinite *train.NonFiniteError
 	switch {

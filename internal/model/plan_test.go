@@ -128,4 +128,7 @@ func TestSummaryTotals(t *testing.T) {
 	if s.Totals.ForwardBytes != 128*s.Totals.ForwardBytes1 || s.Totals.ParamBytes != 4*60965224 {
 		t.Errorf("totals inconsistent: %+v", s.Totals)
 	}
+	if s.Totals.AllReduceBytes != 4*60965224 || !strings.Contains(b.String(), "232.56 MiB of gradients all-reduced per step") {
+		t.Errorf("data parallelism's all-reduce: %d bytes per step, want every parameter's gradient", s.Totals.AllReduceBytes)
+	}
 }

@@ -42,6 +42,9 @@ type SummaryTotals struct {
 	TrainParamBytes int64 `json:"train_param_bytes"`
 	InferenceTotal  int64 `json:"inference_total_bytes"`
 	TrainingTotal   int64 `json:"training_total_bytes"`
+	// AllReduceBytes: what each data-parallel rank sums with the others per step,
+	// every parameter's gradient as float32, whatever the number of ranks.
+	AllReduceBytes int64 `json:"allreduce_bytes_per_step"`
 }
 
 // Summarize plans the model and totals it for the given training batch size.
@@ -70,6 +73,7 @@ func Summarize(name string, cfg config.Model, batch int) (*Summary, error) {
 	t.TrainParamBytes = 3 * t.ParamBytes
 	t.InferenceTotal = t.ParamBytes + 4*fwd
 	t.TrainingTotal = t.TrainParamBytes + t.ForwardBytes + t.BackwardBytes
+	t.AllReduceBytes = t.ParamBytes
 	return s, nil
 }
 
@@ -92,6 +96,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "parameters:                 %s (training, with gradients and momentum: %s)\n", MiB(t.ParamBytes), MiB(t.TrainParamBytes))
 	fmt.Fprintf(w, "estimated total:            inference at batch 1 %s, training at batch %d %s (plus backend workspaces)\n",
 		MiB(t.InferenceTotal), t.Batch, MiB(t.TrainingTotal))
+	fmt.Fprintf(w, "data parallel (mpirun):     %s of gradients all-reduced per step by each rank\n", MiB(t.AllReduceBytes))
 	return nil
 }
 

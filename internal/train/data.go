@@ -88,11 +88,17 @@ func Transforms(c *config.Config) (trainTf, evalTf dataset.Transform) {
 
 // NewLoader builds a loader over src for the config's batches.
 func NewLoader(c *config.Config, src dataset.Source, tf dataset.Transform, shuffle, strict bool) (*dataset.Loader, error) {
+	return NewShardLoader(c, src, tf, shuffle, strict, 0, 1)
+}
+
+// NewShardLoader is NewLoader for rank of ranks data-parallel processes: the same
+// global batches, each rank loading its rows of them.
+func NewShardLoader(c *config.Config, src dataset.Source, tf dataset.Transform, shuffle, strict bool, rank, ranks int) (*dataset.Loader, error) {
 	if src.Channels() != c.Model.Input.Channels {
 		return nil, fmt.Errorf("data has %d channels, model.input.channels is %d", src.Channels(), c.Model.Input.Channels)
 	}
 	l, err := dataset.NewLoader(src, tf, dataset.LoaderConfig{BatchSize: c.Train.BatchSize, Shuffle: shuffle,
-		Seed: c.Train.Seed, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch, Strict: strict})
+		Seed: c.Train.Seed, Workers: c.Data.Workers, Prefetch: c.Data.Prefetch, Strict: strict, Rank: rank, Ranks: ranks})
 	if err != nil {
 		return nil, err
 	}

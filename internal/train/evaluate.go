@@ -10,12 +10,15 @@ import (
 
 // Evaluate runs the network in evaluation mode over one pass of the loader: mean
 // loss, top-1 and top-5.
-func Evaluate(ctx context.Context, net model.Net, l *dataset.Loader) (Tally, error) {
+func Evaluate(ctx context.Context, net *model.Network, l *dataset.Loader) (Tally, error) {
 	var t Tally
 	if _, err := net.TakeScores(); err != nil { // start from zero
 		return t, err
 	}
 	st, err := l.Run(ctx, 0, func(b *dataset.Batch) error {
+		if b.N == 0 { // a rank's empty share of a short last batch
+			return nil
+		}
 		if err := net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
 			return err
 		}
@@ -37,7 +40,7 @@ func Evaluate(ctx context.Context, net model.Net, l *dataset.Loader) (Tally, err
 // their mirrors, softmax averaged over the ten. The loader must have an evaluation
 // transform without crop (the crop is done here), and the network a batch of at
 // least 10.
-func EvaluateTenCrop(ctx context.Context, net model.Net, src dataset.Source, tf dataset.Transform) (Tally, error) {
+func EvaluateTenCrop(ctx context.Context, net *model.Network, src dataset.Source, tf dataset.Transform) (Tally, error) {
 	var t Tally
 	if net.BatchSize() < 10 {
 		return t, fmt.Errorf("ten-crop evaluation needs a batch of at least 10 (got %d)", net.BatchSize())

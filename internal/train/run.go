@@ -21,6 +21,7 @@ import (
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/config"
 	"alexnet/internal/dataset"
+	"alexnet/internal/dist"
 	"alexnet/internal/metrics"
 	"alexnet/internal/model"
 	"alexnet/internal/plot"
@@ -33,7 +34,7 @@ type Options struct {
 	Config *config.Config
 	// Net is the network built for the config's batch size (one device or two
 	// towers); Backend names where it runs, for the checkpoint.
-	Net     model.Net
+	Net     *model.Network
 	Backend string
 	OutDir  string
 	Resume  *checkpoint.Checkpoint // nil: a fresh run
@@ -43,6 +44,10 @@ type Options struct {
 	// taken so far (for callers that watch a run; tests interrupt with it).
 	OnStep   func(steps int64)
 	Progress progress.Mode // Auto: a bar on a terminal, plain periodic lines otherwise
+	// Group is this process's rank among data-parallel ranks (nil: one process).
+	// Net is then built for the rank's share of train.batch_size, the global batch;
+	// only rank 0 writes files.
+	Group *dist.Group
 }
 
 // Result is the outcome of a run.
@@ -88,7 +93,10 @@ func (e *NonFiniteError) Error() string {
 // NaN, rarely enough that the device never waits for the host in between.
 const scoreEvery = 10
 
-const batchesDoneKey = "batches_done" // checkpoint Extra: batches of the unfinished epoch
+const (
+	batchesDoneKey = "batches_done" // checkpoint Extra: batches of the unfinished epoch
+	ranksKey       = "ranks"        // checkpoint Extra: data-parallel ranks that wrote it (absent: 1)
+)
 
 // errStop is how the batch callback ends an epoch early (train.max_steps, a signal,
 // a non-finite loss); it never leaves the package.
@@ -109,10 +117,17 @@ var errStop = errors.New("stop")
 // holds); what one epoch accumulates is in an epochRun. A cancelled context stops
 // the loop at the next batch or in validation, and interrupt writes last.ckpt at
 // that batch, from which a resume goes on bit for bit.
+//
+// Data parallelism changes three things, each in one place: every rank loads its
+// shard of each global batch (the loaders), the gradients are summed over the
+// ranks before the SGD step (step), and whatever decides the loop's course (rows,
+// scores, validation tallies, a signal) is summed too, so that every rank takes
+// the same decision at the same batch (rows, takeScores, validate). Files are
+// written by rank 0 alone (writes).
 type trainer struct {
 	o             Options
 	c             *config.Config
-	net           model.Net
+	net           *model.Network
 	trainL, valL  *dataset.Loader
 	stepsPerEpoch int64
 	sched         *schedule.Schedule
@@ -125,6 +140,11 @@ type trainer struct {
 	skipBatches int  // of the first epoch, when resumed in its middle
 	haveLast    bool // last.ckpt holds weights that were checked, for NonFiniteError
 	waitHinted  bool // the loader-bound advice was given once already
+
+	g   *dist.Group
+	red *dist.Reducer
+	// stopped: the ranks agreed to stop at a batch because one was signalled.
+	stopped bool
 }
 
 // epochRun is what one epoch's training pass accumulates.
@@ -154,13 +174,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer t.log.Close()
+	defer t.closeLog()
 	for epoch := t.st.Epoch; epoch < t.c.Train.Epochs; epoch++ {
 		e, err := t.train(ctx, epoch)
 		if err != nil {
 			return t.res, err
 		}
-		if ctx.Err() != nil && int64(e.done) < t.stepsPerEpoch {
+		if (ctx.Err() != nil || t.stopped) && int64(e.done) < t.stepsPerEpoch {
 			return t.res, t.interrupt(e.done)
 		}
 		val, err := t.validate(ctx, e)
@@ -185,20 +205,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // network initialised from the seed or resumed from o.Resume.
 func newTrainer(o Options) (*trainer, error) {
 	c := o.Config
-	t := &trainer{o: o, c: c, net: o.Net, start: time.Now(), haveLast: o.Resume != nil,
+	t := &trainer{o: o, c: c, net: o.Net, start: time.Now(), haveLast: o.Resume != nil, g: o.Group,
 		res: &Result{LastPath: filepath.Join(o.OutDir, "last.ckpt"), BestPath: filepath.Join(o.OutDir, "best.ckpt")}}
-	if err := prepareOutDir(o.OutDir, c, o.Log); err != nil {
-		return nil, err
+	if t.g == nil {
+		t.g = &dist.Group{Size: 1}
+	}
+	t.red = t.g.Reducer(o.Net)
+	if t.writes() {
+		if err := prepareOutDir(o.OutDir, c, o.Log); err != nil {
+			return nil, err
+		}
 	}
 	trainSrc, valSrc, err := openSplits(c)
 	if err != nil {
 		return nil, err
 	}
 	trainTf, evalTf := Transforms(c)
-	if t.trainL, err = NewLoader(c, trainSrc, trainTf, true, o.Strict); err != nil {
+	if t.trainL, err = NewShardLoader(c, trainSrc, trainTf, true, o.Strict, t.g.Rank, t.g.Size); err != nil {
 		return nil, err
 	}
-	if t.valL, err = NewLoader(c, valSrc, evalTf, false, o.Strict); err != nil {
+	if t.valL, err = NewShardLoader(c, valSrc, evalTf, false, o.Strict, t.g.Rank, t.g.Size); err != nil {
 		return nil, err
 	}
 	t.announce(trainSrc.Len(), valSrc.Len())
@@ -213,6 +239,9 @@ func newTrainer(o Options) (*trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := t.g.Agree(cfgYAML); err != nil {
+		return nil, err
+	}
 	t.st = checkpoint.State{Config: string(cfgYAML), Classes: trainSrc.Classes(), Seed: uint64(c.Train.Seed),
 		Backend: o.Backend}
 	t.scaler = newLossScaler(c.Train.Precision, c.Train.LossScale)
@@ -224,10 +253,22 @@ func newTrainer(o Options) (*trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.log, err = metrics.Create(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume != nil); err != nil {
-		return nil, err
+	if t.writes() {
+		if t.log, err = metrics.Create(filepath.Join(o.OutDir, "metrics.jsonl"), o.Resume != nil); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
+}
+
+// writes reports whether this process writes the run's files: rank 0, or the one
+// process.
+func (t *trainer) writes() bool { return t.g.Rank == 0 }
+
+func (t *trainer) closeLog() {
+	if t.log != nil {
+		t.log.Close()
+	}
 }
 
 // prepareOutDir creates the run's folder and records its config there.
@@ -274,8 +315,13 @@ func (t *trainer) announce(trainImages, valImages int) {
 		if o.Resume != nil {
 			verb = fmt.Sprintf("resuming at epoch %d of", o.Resume.State.Epoch+1)
 		}
+		where := o.Backend
+		if n := t.g.Size; n > 1 {
+			where = fmt.Sprintf("%d ranks (data parallel: %s each, %d to %d images of every batch)", n, o.Backend,
+				c.Train.BatchSize/n, (c.Train.BatchSize+n-1)/n)
+		}
 		fmt.Fprintf(o.Log, "%s %s (%s parameters) on %s, batch %d, %d epochs, %d training and %d validation images, into %s\n",
-			verb, c.Name, model.Comma(int64(model.TotalParams(infos))), o.Backend, c.Train.BatchSize, c.Train.Epochs,
+			verb, c.Name, model.Comma(int64(model.TotalParams(infos))), where, c.Train.BatchSize, c.Train.Epochs,
 			trainImages, valImages, o.OutDir)
 	}
 }
@@ -315,6 +361,15 @@ func (t *trainer) resume(ck *checkpoint.Checkpoint) error {
 			return fmt.Errorf("resume: %w", err)
 		}
 	}
+	if was := rs.Extra[ranksKey]; was != strconv.Itoa(t.g.Size) && !(was == "" && t.g.Size == 1) {
+		if was == "" {
+			was = "1"
+		}
+		fmt.Fprintf(t.o.Log, "resuming with %d rank(s) a run that %s rank(s) trained: the same batches and images, but the gradients are summed in another order, so the run equals the straight one to rounding, not bit for bit\n", t.g.Size, was)
+	}
+	if !t.writes() {
+		return nil
+	}
 	n, err := metrics.TruncateAfter(filepath.Join(t.o.OutDir, "metrics.jsonl"), rs.Step)
 	if err != nil {
 		return err
@@ -336,7 +391,7 @@ func (t *trainer) train(ctx context.Context, epoch int) (*epochRun, error) {
 	e.done = t.skipBatches
 	e.lr = t.sched.LR(epoch, t.st.Step) // the epoch's rate even if no batch is left to run (resumed after its last)
 	var err error
-	e.stats, err = t.trainL.RunFrom(ctx, epoch, t.skipBatches, func(b *dataset.Batch) error { return t.batch(ctx, e, b) })
+	e.stats, err = t.trainL.RunFrom(t.loaderCtx(ctx), epoch, t.skipBatches, func(b *dataset.Batch) error { return t.batch(ctx, e, b) })
 	interrupted := ctx.Err() != nil && errors.Is(err, ctx.Err()) // the loader stopped mid-wait
 	if e.nonFinite == nil && (err == nil || errors.Is(err, errStop) || interrupted) {
 		// What came after the last read, NaN check included: an interrupted run's
@@ -368,11 +423,19 @@ func (t *trainer) train(ctx context.Context, epoch int) (*epochRun, error) {
 // batch is the loader's callback: a step on b, then, when they are due, the
 // scores, the step's metrics line, and the bar.
 func (t *trainer) batch(ctx context.Context, e *epochRun, b *dataset.Batch) error {
-	if int64(b.Index) >= t.stepsPerEpoch || ctx.Err() != nil {
+	if int64(b.Index) >= t.stepsPerEpoch {
+		return errStop
+	}
+	rows, stop, err := t.rows(b.N, ctx.Err() != nil)
+	if err != nil {
+		return err
+	}
+	if stop {
+		t.stopped = true
 		return errStop
 	}
 	e.lr = t.sched.LR(e.epoch, t.st.Step)
-	if err := t.step(b, e.lr); err != nil {
+	if err := t.step(b, rows, e.lr); err != nil {
 		return err
 	}
 	t.st.Step++
@@ -402,33 +465,78 @@ func (t *trainer) batch(ctx context.Context, e *epochRun, b *dataset.Batch) erro
 	return nil
 }
 
-// step is one SGD step on b at the rate lr. Dropout's masks are seeded by the step
-// number, so a resumed run draws the same ones.
-func (t *trainer) step(b *dataset.Batch, lr float64) error {
+// loaderCtx is the context the loaders run under. One process: ctx, so that a
+// signal reaches a loader stuck in a read. Ranks: never cancelled, since a rank
+// whose loader stopped on its own signal would leave the others waiting in a
+// reduction; the ranks stop together at a batch they agree on (rows).
+func (t *trainer) loaderCtx(ctx context.Context) context.Context {
+	if t.g.Size > 1 {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+// rows is the global batch's rows, and whether any rank was signalled: summed over
+// the ranks, one small reduction per step (one process: n and its own signal).
+func (t *trainer) rows(n int, signalled bool) (total int, stop bool, err error) {
+	if t.g.Size == 1 {
+		return n, signalled, nil
+	}
+	v := []float64{float64(n), 0}
+	if signalled {
+		v[1] = 1
+	}
+	if err := t.g.Sum(v); err != nil {
+		return 0, false, err
+	}
+	return int(v[0]), v[1] > 0, nil
+}
+
+// step is one SGD step on b, this rank's rows of a global batch of rows, at the
+// rate lr. Dropout's masks are seeded by the step number and the global row, so a
+// resumed run, and any number of ranks, draw the same ones.
+func (t *trainer) step(b *dataset.Batch, rows int, lr float64) error {
 	step := t.st.Step
 	seed := func(layer int) uint64 { return backend.DropoutSeed(uint64(t.c.Train.Seed), step, layer) }
-	if err := t.net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
-		return err
-	}
-	if err := t.net.Forward(true, seed); err != nil {
-		return err
-	}
 	if t.scaler != nil {
 		t.net.SetLossScale(t.scaler.scale)
 	}
-	if err := t.net.Loss(b.Labels[:b.N]); err != nil {
-		return err
-	}
-	if err := t.net.ZeroGrad(); err != nil {
-		return err
-	}
-	if err := t.net.Backward(); err != nil {
+	if err := t.gradients(b, rows, seed); err != nil {
 		return err
 	}
 	if apply, err := t.gradsUsable(step); err != nil || !apply {
 		return err
 	}
 	return t.net.Step(lr, t.c.Train.Momentum, t.c.Train.WeightDecay)
+}
+
+// gradients computes the parameter gradients of the global batch's mean loss: of
+// b's rows, and on several ranks summed over them as each layer finishes. A rank
+// without rows in a short last batch adds zeros.
+func (t *trainer) gradients(b *dataset.Batch, rows int, seed func(int) uint64) error {
+	if err := t.net.ZeroGrad(); err != nil {
+		return err
+	}
+	if b.N == 0 {
+		return t.red.All()
+	}
+	t.net.SetShard(b.Offset, float64(b.N)/float64(rows))
+	if err := t.net.SetInput(b.X[:b.N*b.C*b.H*b.W], b.N); err != nil {
+		return err
+	}
+	if err := t.net.Forward(true, seed); err != nil {
+		return err
+	}
+	if err := t.net.Loss(b.Labels[:b.N]); err != nil {
+		return err
+	}
+	if t.g.Size == 1 {
+		return t.net.Backward()
+	}
+	if err := t.net.BackwardEach(t.red.Layer); err != nil {
+		return err
+	}
+	return t.red.Wait()
 }
 
 // gradsUsable reports whether the step's gradients may be applied. Only fp16's
@@ -453,6 +561,9 @@ func (t *trainer) takeScores(e *epochRun) error {
 	if err != nil {
 		return err
 	}
+	if sc, err = t.sumScores(sc); err != nil {
+		return err
+	}
 	l := sc.MeanLoss()
 	if math.IsNaN(l) || math.IsInf(l, 0) {
 		e.nonFinite = &NonFiniteError{Step: t.st.Step, Loss: l, LR: e.lr, Last: t.lastGood()}
@@ -463,6 +574,19 @@ func (t *trainer) takeScores(e *epochRun) error {
 	}
 	e.tally.AddScores(sc)
 	return nil
+}
+
+// sumScores adds the ranks' scores (one process: sc as it is). A NaN on any
+// rank makes the sum NaN, so every rank stops at the same step.
+func (t *trainer) sumScores(sc model.Scores) (model.Scores, error) {
+	if t.g.Size == 1 {
+		return sc, nil
+	}
+	v := []float64{float64(sc.Images), sc.LossSum, float64(sc.Top1), float64(sc.Top5)}
+	if err := t.g.Sum(v); err != nil {
+		return sc, err
+	}
+	return model.Scores{Images: int(v[0]), LossSum: v[1], Top1: int(v[2]), Top5: int(v[3])}, nil
 }
 
 // lastGood is the checkpoint a NonFiniteError points to: last.ckpt once it holds
@@ -490,6 +614,9 @@ func (t *trainer) logStep(e *epochRun) error {
 // record writes rec to metrics.jsonl and flushes it, so that a tail -f or a plot
 // sees it now.
 func (t *trainer) record(rec metrics.Record) error {
+	if t.log == nil { // a rank other than 0
+		return nil
+	}
 	if err := t.log.Write(rec); err != nil {
 		return err
 	}
@@ -508,7 +635,12 @@ func (t *trainer) interrupt(done int) error {
 
 // validate evaluates the epoch's network on the validation split.
 func (t *trainer) validate(ctx context.Context, e *epochRun) (Tally, error) {
-	val, err := Evaluate(ctx, t.net, t.valL)
+	val, err := Evaluate(t.loaderCtx(ctx), t.net, t.valL)
+	if err == nil && t.g.Size > 1 {
+		v := []float64{float64(val.Images), val.LossSum, float64(val.Top1), float64(val.Top5), float64(val.Skipped)}
+		err = t.g.Sum(v)
+		val = Tally{Images: int(v[0]), LossSum: v[1], Top1: int(v[2]), Top5: int(v[3]), Skipped: int(v[4])}
+	}
 	if err != nil && ctx.Err() != nil {
 		// Interrupted in validation: the epoch's steps are done. last.ckpt says so
 		// (all its batches done), and a resume runs the validation.
@@ -549,6 +681,9 @@ func (t *trainer) checkpoint(improved bool) error {
 // save writes a checkpoint of the run as it stands, batchesDone into the current
 // epoch (0: at an epoch's end).
 func (t *trainer) save(path string, batchesDone int) error {
+	if !t.writes() {
+		return nil
+	}
 	ws, err := t.net.Weights()
 	if err != nil {
 		return err
@@ -567,6 +702,9 @@ func (t *trainer) save(path string, batchesDone int) error {
 	}
 	if t.scaler != nil {
 		t.scaler.save(s.Extra)
+	}
+	if t.g.Size > 1 {
+		s.Extra[ranksKey] = strconv.Itoa(t.g.Size)
 	}
 	if len(s.Extra) == 0 {
 		s.Extra = nil
@@ -591,6 +729,9 @@ func (t *trainer) report(e *epochRun, val Tally) error {
 		ImagesPerSec: ips, Seconds: time.Since(e.start).Seconds(), DataWait: e.stats.Wait.Seconds(),
 		Skipped: skipped}); err != nil {
 		return err
+	}
+	if !t.writes() {
+		return nil
 	}
 	if recs, _, err := metrics.ReadFile(filepath.Join(t.o.OutDir, "metrics.jsonl")); err == nil {
 		if err := plot.WriteFile(filepath.Join(t.o.OutDir, "curves.png"), recs, plot.Options{}); err != nil {

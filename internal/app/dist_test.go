@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"alexnet/internal/checkpoint"
 	"alexnet/internal/mpi"
+	"alexnet/internal/mpi/mpitest"
 )
 
 // The data-parallel tests start this test binary under mpirun; TestMain sees a rank
@@ -54,29 +56,49 @@ func rankMain() int {
 	return Code(err)
 }
 
-// mpirunTrain trains as ranks processes under mpirun, each running rankMain with
-// env; it returns the job's output and error.
+// mpirunTrain is mpirun starting this binary as ranks processes, each running
+// rankMain with env.
 func mpirunTrain(t *testing.T, ranks int, env ...string) *exec.Cmd {
 	t.Helper()
-	mpirun, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("ALEXNET_REQUIRE_MPI") != "" {
-			t.Fatalf("mpirun not found and ALEXNET_REQUIRE_MPI is set: %v", err)
-		}
-		t.Skipf("mpirun not found (install openmpi-bin): %v", err)
-	}
-	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "-np", strconv.Itoa(ranks), os.Args[0])
-	cmd.Env = append(os.Environ(), append([]string{"ALEXNET_TEST_RANK_MAIN=1"}, env...)...)
-	return cmd
+	return mpitest.Command(t, ranks, append([]string{"ALEXNET_TEST_RANK_MAIN=1"}, env...))
 }
 
-func runJob(t *testing.T, cmd *exec.Cmd) (string, error) {
+// longJob starts a 1000-epoch run of 2 ranks on ref into out and returns once
+// rank 0 has written last.ckpt; done delivers the job's end, log its output.
+func longJob(t *testing.T, out string, env ...string) (cmd *exec.Cmd, done <-chan error, log *bytes.Buffer) {
 	t.Helper()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	t.Logf("%s:\n%s", strings.Join(cmd.Args[:5], " "), out.String())
-	return out.String(), err
+	_, cfg := setup(t)
+	cmd = mpirunTrain(t, 2, append([]string{"ALEXNET_TEST_CONFIG=" + cfg, "ALEXNET_TEST_OUT=" + out,
+		"ALEXNET_TEST_BACKEND=ref", "ALEXNET_TEST_SETS=train.epochs=1000"}, env...)...)
+	log = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- cmd.Wait() }()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(out, "last.ckpt")); err == nil {
+			return cmd, ch, log
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after 60 s:\n%s", log.String())
+		}
+	}
+}
+
+// waitJob waits up to a minute for the job's end.
+func waitJob(t *testing.T, cmd *exec.Cmd, done <-chan error, log *bytes.Buffer, after string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the job still runs 60 s after %s:\n%s", after, log.String())
+		return nil
+	}
 }
 
 // largestDiff compares two checkpoints' weights, relative to each tensor's largest value.
@@ -108,11 +130,11 @@ func TestDataParallelTrainsAsOne(t *testing.T) {
 		t.Run(be, func(t *testing.T) {
 			dir, cfg := setup(t)
 			one := filepath.Join(dir, "one")
-			if err := Train(TrainOptions{Config: ConfigSource{Path: cfg}, OutDir: one, Backend: be, Threads: 1}, io_discard{}, io_discard{}); err != nil {
+			if err := Train(TrainOptions{Config: ConfigSource{Path: cfg}, OutDir: one, Backend: be, Threads: 1}, io.Discard, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 			two := filepath.Join(dir, "two")
-			out, err := runJob(t, mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+two, "ALEXNET_TEST_BACKEND="+be))
+			out, err := mpitest.Run(t, mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+two, "ALEXNET_TEST_BACKEND="+be))
 			if err != nil {
 				t.Fatalf("mpirun: %v", err)
 			}
@@ -127,11 +149,11 @@ func TestDataParallelTrainsAsOne(t *testing.T) {
 			}
 
 			half := filepath.Join(dir, "half")
-			if _, err := runJob(t, mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+half,
+			if _, err := mpitest.Run(t, mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+half,
 				"ALEXNET_TEST_BACKEND="+be, "ALEXNET_TEST_SETS=train.epochs=1")); err != nil {
 				t.Fatalf("mpirun, one epoch: %v", err)
 			}
-			out, err = runJob(t, mpirunTrain(t, 2, "ALEXNET_TEST_RESUME="+filepath.Join(half, "last.ckpt"),
+			out, err = mpitest.Run(t, mpirunTrain(t, 2, "ALEXNET_TEST_RESUME="+filepath.Join(half, "last.ckpt"),
 				"ALEXNET_TEST_BACKEND="+be, "ALEXNET_TEST_SETS=train.epochs=2"))
 			if err != nil {
 				t.Fatalf("mpirun, resumed: %v", err)
@@ -143,37 +165,11 @@ func TestDataParallelTrainsAsOne(t *testing.T) {
 	}
 }
 
-type io_discard struct{}
-
-func (io_discard) Write(p []byte) (int, error) { return len(p), nil }
-
 // A rank killed mid-run ends the whole job with a non-zero exit in bounded time,
 // and the checkpoint rank 0 last wrote stays loadable.
 func TestDataParallelKilledRankEndsTheJob(t *testing.T) {
-	dir, cfg := setup(t)
-	out, pids := filepath.Join(dir, "run"), filepath.Join(dir, "pids")
-	os.Mkdir(pids, 0o755)
-	cmd := mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+out, "ALEXNET_TEST_BACKEND=ref",
-		"ALEXNET_TEST_PIDS="+pids, "ALEXNET_TEST_SETS=train.epochs=1000")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	// Kill rank 1 once rank 0 has written a checkpoint.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(out, "last.ckpt")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no checkpoint after 60 s:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	out, pids := filepath.Join(t.TempDir(), "run"), t.TempDir()
+	cmd, done, log := longJob(t, out, "ALEXNET_TEST_PIDS="+pids)
 	pid, err := os.ReadFile(filepath.Join(pids, "rank1"))
 	if err != nil {
 		t.Fatal(err)
@@ -183,18 +179,13 @@ func TestDataParallelKilledRankEndsTheJob(t *testing.T) {
 	if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		t.Logf("job ended %.1f s after the kill: %v\n%s", time.Since(killed).Seconds(), err, log.String())
-		if err == nil {
-			t.Error("the job exited 0 with a rank killed")
-		}
-		if !strings.Contains(log.String(), "rank 1") {
-			t.Error("no line names the rank that died")
-		}
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("the job still runs 60 s after rank 1 was killed:\n%s", log.String())
+	err = waitJob(t, cmd, done, log, "rank 1 was killed")
+	t.Logf("job ended %.1f s after the kill: %v\n%s", time.Since(killed).Seconds(), err, log.String())
+	if err == nil {
+		t.Error("the job exited 0 with a rank killed")
+	}
+	if !strings.Contains(log.String(), "rank 1") {
+		t.Error("no line names the rank that died")
 	}
 	if _, err := checkpoint.Load(filepath.Join(out, "last.ckpt")); err != nil {
 		t.Errorf("last.ckpt after the kill: %v", err)
@@ -205,46 +196,20 @@ func TestDataParallelKilledRankEndsTheJob(t *testing.T) {
 // them a second later): the ranks stop together after a step, rank 0 writes
 // last.ckpt, and the job exits 130.
 func TestDataParallelSignalStopsAllRanks(t *testing.T) {
-	dir, cfg := setup(t)
-	out := filepath.Join(dir, "run")
-	cmd := mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+out, "ALEXNET_TEST_BACKEND=ref",
-		"ALEXNET_TEST_SETS=train.epochs=1000")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(out, "last.ckpt")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no checkpoint after 60 s:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	out := filepath.Join(t.TempDir(), "run")
+	cmd, done, log := longJob(t, out)
 	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("the job still runs 60 s after SIGUSR1:\n%s", log.String())
-	}
+	err := waitJob(t, cmd, done, log, "SIGUSR1")
 	t.Logf("%v\n%s", err, log.String())
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != ExitInterrupted {
 		t.Fatalf("job ended with %v, want exit code %d", err, ExitInterrupted)
 	}
-	ck, lerr := checkpoint.Load(filepath.Join(out, "last.ckpt"))
-	if lerr != nil {
-		t.Fatal(lerr)
+	ck, err := checkpoint.Load(filepath.Join(out, "last.ckpt"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if want := fmt.Sprintf("interrupted after %d steps", ck.State.Step); strings.Count(log.String(), want) != 1 {
 		t.Errorf("rank 0 should say %q once", want)
@@ -254,7 +219,7 @@ func TestDataParallelSignalStopsAllRanks(t *testing.T) {
 // Ranks given different configs are refused before training, naming the rank.
 func TestDataParallelRefusesDifferentConfigs(t *testing.T) {
 	dir, cfg := setup(t)
-	out, err := runJob(t, mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+filepath.Join(dir, "run"),
+	out, err := mpitest.Run(t, mpirunTrain(t, 2, "ALEXNET_TEST_CONFIG="+cfg, "ALEXNET_TEST_OUT="+filepath.Join(dir, "run"),
 		"ALEXNET_TEST_BACKEND=ref", "ALEXNET_TEST_SET_RANK1=train.lr=0.5"))
 	if err == nil || !strings.Contains(out, "rank 1 has another config than rank 0") {
 		t.Errorf("mpirun: %v; want a refusal naming rank 1", err)

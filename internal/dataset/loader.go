@@ -144,6 +144,12 @@ func (l *Loader) Order(epoch int) []int {
 	return o
 }
 
+// Shard is rank's rows [lo, hi) of a global batch of n, of ranks ranks: as even
+// as the rows allow, in rank order.
+func Shard(n, rank, ranks int) (lo, hi int) {
+	return n * rank / ranks, n * (rank + 1) / ranks
+}
+
 // pending is a batch being filled by the workers, slot by slot.
 type pending struct {
 	b         *Batch
@@ -245,9 +251,10 @@ func (l *Loader) RunFrom(ctx context.Context, epoch, first int, fn func(*Batch) 
 			}
 			idx := order[bi*bs : min((bi+1)*bs, len(order))]
 			global, offset := len(idx), 0
-			if r := l.cfg.Ranks; r > 1 {
-				offset = global * l.cfg.Rank / r
-				idx = idx[offset : global*(l.cfg.Rank+1)/r]
+			if l.cfg.Ranks > 1 {
+				var hi int
+				offset, hi = Shard(global, l.cfg.Rank, l.cfg.Ranks)
+				idx = idx[offset:hi]
 			}
 			n := len(idx)
 			if cap(b.X) < bs*per {

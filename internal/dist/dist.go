@@ -70,10 +70,6 @@ func (g *Group) Sum(v []float64) error {
 	return g.w.AllReduce64(v)
 }
 
-// Shard is rank's rows of a global batch of n, as the sharded loader cuts it.
-func Shard(n, rank, ranks int) (lo, hi int) {
-	return n * rank / ranks, n * (rank + 1) / ranks
-}
 
 // Agree refuses ranks that differ in what they were given: each rank hashes the
 // binary it runs and its resolved config, and every rank compares every hash

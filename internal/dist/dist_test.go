@@ -1,55 +1,23 @@
 package dist
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"alexnet/internal/backend"
 	"alexnet/internal/config"
+	"alexnet/internal/dataset"
 	"alexnet/internal/model"
-	"alexnet/internal/mpi"
+	"alexnet/internal/mpi/mpitest"
 	"alexnet/internal/safetensors"
 
 	_ "alexnet/internal/onednn"
 	_ "alexnet/internal/ref"
 )
 
-// underMPI runs the calling test again as ranks of mpirun and checks that all
-// passed; it reports true in the ranks. Without mpirun the test is skipped,
-// unless ALEXNET_REQUIRE_MPI is set (CI sets it).
-func underMPI(t *testing.T, ranks int) bool {
-	t.Helper()
-	if mpi.Launched() {
-		return true
-	}
-	mpirun, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("ALEXNET_REQUIRE_MPI") != "" {
-			t.Fatalf("mpirun not found and ALEXNET_REQUIRE_MPI is set: %v", err)
-		}
-		t.Skipf("mpirun not found (install openmpi-bin): %v", err)
-	}
-	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "-np", fmt.Sprint(ranks),
-		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	t.Logf("mpirun -np %d:\n%s", ranks, out.String())
-	if err != nil {
-		t.Fatalf("mpirun: %v", err)
-	}
-	if n := strings.Count(out.String(), "--- PASS: "+t.Name()); n != ranks {
-		t.Fatalf("%d of %d ranks passed", n, ranks)
-	}
-	return false
-}
 
 func loadConfig(t *testing.T, path string) *config.Config {
 	t.Helper()
@@ -69,7 +37,7 @@ func loadConfig(t *testing.T, path string) *config.Config {
 // trains on the whole batches: compared after 4 SGD steps with dropout, the last
 // batch short (7 rows of 16: 3 and 4), on the reference and the cpu backend.
 func TestTwoRanksTrainAsOne(t *testing.T) {
-	if !underMPI(t, 2) {
+	if !mpitest.Ranks(t, 2) {
 		return
 	}
 	g, err := Join()
@@ -121,7 +89,7 @@ func TestTwoRanksTrainAsOne(t *testing.T) {
 				one.Backward(), one.Step(0.01, 0.9, 0.0005)); err != nil {
 				t.Fatal(err)
 			}
-			lo, hi := Shard(n, g.Rank, g.Size)
+			lo, hi := dataset.Shard(n, g.Rank, g.Size)
 			mine.SetShard(lo, float64(hi-lo)/float64(n))
 			if err := errors.Join(mine.SetInput(x[lo*per:hi*per], hi-lo), mine.Forward(true, seed), mine.Loss(labels[lo:hi]),
 				mine.ZeroGrad(), mine.BackwardEach(red.Layer), red.Wait(), mine.Step(0.01, 0.9, 0.0005)); err != nil {

@@ -1,47 +1,16 @@
-package mpi
+package mpi_test
 
 import (
-	"bytes"
-	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
+
+	. "alexnet/internal/mpi"
+	"alexnet/internal/mpi/mpitest"
 )
 
-// underMPI runs the calling test again as 2 ranks of mpirun and checks that both
-// passed; it reports true in the ranks, which then do the test's work. Without
-// mpirun the test is skipped, unless ALEXNET_REQUIRE_MPI is set (CI sets it, so
-// a missing Open MPI fails there instead of passing unseen).
-func underMPI(t *testing.T, ranks int) bool {
-	t.Helper()
-	if Launched() {
-		return true
-	}
-	mpirun, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("ALEXNET_REQUIRE_MPI") != "" {
-			t.Fatalf("mpirun not found and ALEXNET_REQUIRE_MPI is set: %v", err)
-		}
-		t.Skipf("mpirun not found (install openmpi-bin): %v", err)
-	}
-	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "-np", fmt.Sprint(ranks),
-		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	t.Logf("mpirun -np %d:\n%s", ranks, out.String())
-	if err != nil {
-		t.Fatalf("mpirun: %v", err)
-	}
-	if n := strings.Count(out.String(), "--- PASS: "+t.Name()); n != ranks {
-		t.Fatalf("%d of %d ranks passed", n, ranks)
-	}
-	return false
-}
 
 func TestWorldTwoRanks(t *testing.T) {
-	if !underMPI(t, 2) {
+	if !mpitest.Ranks(t, 2) {
 		return
 	}
 	w, err := Init()

@@ -124,6 +124,9 @@ type Reducer struct {
 	net     *model.Network
 	pending []*mpi.Request
 	staged  []staged
+	// hosts are the staging copies, one per gradient buffer, kept across steps:
+	// AlexNet's are 244 MB.
+	hosts map[backend.Buffer][]float32
 }
 
 // staged is a gradient reduced through a host copy, uploaded after the sum.
@@ -134,7 +137,7 @@ type staged struct {
 
 // Reducer returns a reducer for net (one per network; reused every step).
 func (g *Group) Reducer(net *model.Network) *Reducer {
-	return &Reducer{g: g, net: net}
+	return &Reducer{g: g, net: net, hosts: map[backend.Buffer][]float32{}}
 }
 
 // Layer starts summing layer i's gradients: call it when they are final (as
@@ -152,7 +155,10 @@ func (r *Reducer) Layer(i int) error {
 			}
 			buf = v
 		} else {
-			buf = make([]float32, pb.Buf.Len())
+			if buf = r.hosts[pb.Buf]; buf == nil {
+				buf = make([]float32, pb.Buf.Len())
+				r.hosts[pb.Buf] = buf
+			}
 			if err := pb.B.Download(buf, pb.Buf); err != nil {
 				return fmt.Errorf("all-reduce %s: %w", r.net.Plan[i].Name, err)
 			}

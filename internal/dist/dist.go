@@ -70,7 +70,6 @@ func (g *Group) Sum(v []float64) error {
 	return g.w.AllReduce64(v)
 }
 
-
 // Agree refuses ranks that differ in what they were given: each rank hashes the
 // binary it runs and its resolved config, and every rank compares every hash
 // with rank 0's, naming the first that differs.

@@ -18,7 +18,6 @@ import (
 	_ "alexnet/internal/ref"
 )
 
-
 func loadConfig(t *testing.T, path string) *config.Config {
 	t.Helper()
 	text, err := os.ReadFile(path)

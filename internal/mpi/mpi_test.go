@@ -8,7 +8,6 @@ import (
 	"alexnet/internal/mpi/mpitest"
 )
 
-
 func TestWorldTwoRanks(t *testing.T) {
 	if !mpitest.Ranks(t, 2) {
 		return
